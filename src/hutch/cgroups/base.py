@@ -1,0 +1,122 @@
+"""The cgroup interface shared by the v1 and v2 drivers."""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+@dataclass(frozen=True)
+class Cgroup:
+    """One container's group: its directory in every hierarchy, keyed by hierarchy name.
+
+    The first directory is the primary one (v2: the unified group; v1: the pids hierarchy),
+    used to list and count the container's processes.
+    """
+
+    dirs: tuple[tuple[str, str], ...]
+
+    @property
+    def primary(self) -> Path:
+        return Path(self.dirs[0][1])
+
+    def dir(self, hierarchy: str) -> Path | None:
+        for name, path in self.dirs:
+            if name == hierarchy:
+                return Path(path)
+        return None
+
+    def attach(self, pid: int = 0) -> None:
+        """Move a process (0: the caller) into the group, in every hierarchy."""
+        data = str(pid).encode()
+        for _, path in self.dirs:
+            fd = os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+
+    def pids(self) -> list[int]:
+        try:
+            with open(self.primary / "cgroup.procs") as f:
+                return [int(line) for line in f if line.strip()]
+        except FileNotFoundError:
+            return []
+
+    def exists(self) -> bool:
+        return self.primary.is_dir()
+
+    def remove(self, wait: float = 2.0) -> None:
+        """Remove every directory; idempotent ("already gone" is success).
+
+        Right after a container's init dies the kernel may still be tearing down its last
+        tasks, so rmdir gets EBUSY for a moment: retry for up to `wait` seconds.
+        """
+        deadline = time.monotonic() + wait
+        for _, path in self.dirs:
+            while True:
+                try:
+                    os.rmdir(path)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError as e:
+                    if e.errno != errno.EBUSY or time.monotonic() > deadline:
+                        raise OSError(e.errno, f"rmdir {path}: {e.strerror}") from None
+                    time.sleep(0.01)
+            # the per-host subtree goes with its last container (busy: others still use it)
+            try:
+                os.rmdir(os.path.dirname(path))
+            except OSError:
+                pass
+
+    def to_json(self) -> list[list[str]]:
+        return [list(d) for d in self.dirs]
+
+    @classmethod
+    def from_json(cls, data: list[list[str]]) -> Cgroup:
+        return cls(tuple((str(a), str(b)) for a, b in data))
+
+
+class CgroupDriver:
+    """Creates and finds container groups. Subclasses: `V1Driver`, `V2Driver`."""
+
+    version = 0
+
+    def __init__(self, subtree: str) -> None:
+        self.subtree = subtree
+
+    def create(self, ctid: str) -> Cgroup:
+        raise NotImplementedError
+
+    def find(self, ctid: str) -> Cgroup:
+        """The group a container would have, whether or not it exists."""
+        raise NotImplementedError
+
+    def hierarchies(self) -> list[tuple[str, Path]]:
+        raise NotImplementedError
+
+
+def _mkdir(path: Path) -> bool:
+    """Create one cgroup directory; True if this call created it."""
+    try:
+        os.mkdir(path)
+        return True
+    except FileExistsError:
+        return False
+
+
+def detect(subtree: str) -> CgroupDriver:
+    """Pick the driver for this host: pure v2 when the root is cgroup2, else v1."""
+    if (CGROUP_ROOT / "cgroup.controllers").exists():
+        from hutch.cgroups.v2 import V2Driver
+
+        return V2Driver(subtree)
+    from hutch.cgroups.v1 import V1Driver
+
+    return V1Driver(subtree)

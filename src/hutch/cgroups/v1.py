@@ -1,0 +1,82 @@
+"""cgroup v1 (and the hybrid layout): one directory per mounted hierarchy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hutch.cgroups.base import Cgroup, CgroupDriver, _mkdir
+
+# The hierarchy listed first is the primary one (processes are counted there).
+_PREFERRED = ("pids", "memory", "cpu", "cpuacct", "cpuset", "blkio", "freezer", "devices")
+
+
+def _mounted_hierarchies() -> list[tuple[str, Path]]:
+    """(name, mountpoint) of every v1 hierarchy and of the hybrid cgroup2 one ("unified")."""
+    found: list[tuple[str, Path]] = []
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            _src, mnt, fstype, opts, *_ = line.split()
+            if fstype == "cgroup":
+                names = [o for o in opts.split(",") if o in _PREFERRED or o.startswith("name=")]
+                # co-mounted controllers (cpu,cpuacct) share one directory: keep the first name
+                if names:
+                    found.append((names[0], Path(mnt)))
+            elif fstype == "cgroup2":
+                found.append(("unified", Path(mnt)))
+    order = {n: i for i, n in enumerate(_PREFERRED)}
+    found.sort(key=lambda h: order.get(h[0], len(order)))
+    return found
+
+
+class V1Driver(CgroupDriver):
+    version = 1
+
+    def __init__(self, subtree: str) -> None:
+        super().__init__(subtree)
+        self._hier = _mounted_hierarchies()
+
+    def hierarchies(self) -> list[tuple[str, Path]]:
+        return list(self._hier)
+
+    def find(self, ctid: str) -> Cgroup:
+        return Cgroup(tuple((n, str(m / self.subtree / ctid)) for n, m in self._hier))
+
+    def create(self, ctid: str) -> Cgroup:
+        # another container's cleanup may remove an empty subtree between our two mkdirs
+        for _ in range(5):
+            try:
+                return self._create(ctid)
+            except FileNotFoundError:
+                continue
+        return self._create(ctid)
+
+    def _create(self, ctid: str) -> Cgroup:
+        cg = self.find(ctid)
+        created: list[Path] = []
+        try:
+            for name, mnt in self._hier:
+                top = mnt / self.subtree
+                if _mkdir(top):
+                    created.append(top)
+                    if name == "cpuset":
+                        _inherit_cpuset(top)
+                leaf = top / ctid
+                if _mkdir(leaf):
+                    created.append(leaf)
+                if name == "cpuset":
+                    _inherit_cpuset(leaf)
+        except BaseException:
+            for path in reversed(created):
+                try:
+                    path.rmdir()
+                except OSError:
+                    pass
+            raise
+        return cg
+
+
+def _inherit_cpuset(group: Path) -> None:
+    """A new v1 cpuset group starts with no CPUs and no memory nodes: copy the parent's."""
+    for knob in ("cpuset.cpus", "cpuset.mems"):
+        if not (group / knob).read_text().strip():
+            (group / knob).write_text((group.parent / knob).read_text())

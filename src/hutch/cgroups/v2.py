@@ -1,0 +1,56 @@
+"""cgroup v2: one unified hierarchy; controllers enabled down to the container group."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hutch.cgroups.base import CGROUP_ROOT, Cgroup, CgroupDriver, _mkdir
+
+WANTED = ("cpu", "cpuset", "io", "memory", "pids")
+
+
+class V2Driver(CgroupDriver):
+    version = 2
+
+    def __init__(self, subtree: str, root: Path = CGROUP_ROOT) -> None:
+        super().__init__(subtree)
+        self.root = root
+
+    def hierarchies(self) -> list[tuple[str, Path]]:
+        return [("unified", self.root)]
+
+    def find(self, ctid: str) -> Cgroup:
+        return Cgroup((("unified", str(self.root / self.subtree / ctid)),))
+
+    def create(self, ctid: str) -> Cgroup:
+        # another container's cleanup may remove an empty subtree between our two mkdirs
+        for _ in range(5):
+            try:
+                return self._create(ctid)
+            except FileNotFoundError:
+                continue
+        return self._create(ctid)
+
+    def _create(self, ctid: str) -> Cgroup:
+        top = self.root / self.subtree
+        made_top = _mkdir(top)
+        try:
+            _enable_controllers(top)
+            _mkdir(top / ctid)
+        except BaseException:
+            if made_top:
+                try:
+                    top.rmdir()
+                except OSError:
+                    pass
+            raise
+        return self.find(ctid)
+
+
+def _enable_controllers(group: Path) -> None:
+    """Enable in `group`'s children whichever wanted controllers its parent hands down."""
+    available = set((group / "cgroup.controllers").read_text().split())
+    enabled = set((group / "cgroup.subtree_control").read_text().split())
+    missing = [c for c in WANTED if c in available and c not in enabled]
+    if missing:
+        (group / "cgroup.subtree_control").write_text(" ".join("+" + c for c in missing))

@@ -1,0 +1,45 @@
+"""Helpers shared by the verbs: the host context, the daemon client, output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from hutch.paths import Paths
+
+
+def paths(args: argparse.Namespace) -> Paths:
+    return Paths.from_env(args.root)
+
+
+def host(args: argparse.Namespace):  # -> Host (imported lazily: cgroups are not always needed)
+    from hutch.container.host import Host
+
+    return Host(paths(args))
+
+
+def client(args: argparse.Namespace):
+    from hutch.api.client import Client
+
+    return Client(paths(args))
+
+
+def add_id(p: argparse.ArgumentParser) -> None:
+    p.add_argument("ctid", metavar="ID", help="container ID: a number (101) or a name (web-1)")
+
+
+def add_json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+
+def print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")
+
+
+def valid_id(ctid: str) -> str:
+    from hutch.ids import validate
+
+    return validate(ctid)

@@ -1,0 +1,69 @@
+"""hutch list [-a] [-o COLUMNS] [--json] — the vzlist layout: CTID NPROC STATUS IP_ADDR HOSTNAME"""
+
+from __future__ import annotations
+
+import argparse
+
+from hutch.cli import common
+
+HEADERS = {
+    "ctid": ("CTID", ">10"),
+    "nproc": ("NPROC", "<6"),
+    "status": ("STATUS", "<9"),
+    "ip": ("IP_ADDR", "<15"),
+    "hostname": ("HOSTNAME", "<20"),
+    "template": ("TEMPLATE", "<20"),
+    "pid": ("PID", ">8"),
+    "uptime": ("UPTIME", ">8"),
+    "onboot": ("ONBOOT", "<6"),
+    "description": ("DESCRIPTION", "<20"),
+}
+DEFAULT = ("ctid", "nproc", "status", "ip", "hostname")
+
+
+def add_arguments(p: argparse.ArgumentParser, verb: str) -> None:
+    p.add_argument("ctids", nargs="*", metavar="ID", help="only these containers")
+    p.add_argument("-a", "--all", action="store_true", help="stopped containers too")
+    p.add_argument("-S", "--stopped", action="store_true", help="only stopped containers")
+    p.add_argument(
+        "-o", "--output", metavar="COLS", help="comma-separated columns: " + ",".join(HEADERS)
+    )
+    p.add_argument("-H", "--no-header", action="store_true", help="no header line")
+    common.add_json(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hutch.container.host import Host
+    from hutch.container.info import describe
+    from hutch.container.lifecycle import list_ids
+    from hutch.errors import UsageError
+
+    cols = tuple(c.strip() for c in args.output.split(",")) if args.output else DEFAULT
+    for c in cols:
+        if c not in HEADERS:
+            raise UsageError(f"unknown column {c!r}", hint="columns: " + ",".join(HEADERS))
+    paths = common.paths(args)
+    wanted = [common.valid_id(c) for c in args.ctids] or list_ids(Host(paths))
+    rows = [describe(paths, c, require=bool(args.ctids)) for c in wanted]
+    if args.stopped:
+        rows = [r for r in rows if r["status"] == "stopped"]
+    elif not (args.all or args.ctids):
+        rows = [r for r in rows if r["status"] != "stopped"]
+    if args.json:
+        common.print_json([{c: r.get(c) for c in cols} for r in rows])
+        return 0
+    lines = []
+    if not args.no_header:
+        lines.append(" ".join(format(HEADERS[c][0], HEADERS[c][1]) for c in cols))
+    for r in rows:
+        lines.append(" ".join(format(_cell(r.get(c)), HEADERS[c][1]) for c in cols))
+    print("\n".join(line.rstrip() for line in lines))
+    return 0
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)

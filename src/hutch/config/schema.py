@@ -1,0 +1,458 @@
+"""The registry of container config keys and the typed config built from it.
+
+Every key a container has is one `Key` entry in `KEYS`: its TOML name, its `set` flag, how a
+command-line string is parsed, how a value read from config.toml is checked, its default,
+whether it can change on a running container, and a line of help with an example. Config
+files, `hutch set` flags, the API and the docs are all driven from this one table.
+
+Adding a key: append a `Key` to `KEYS` and the matching field to `ContainerConfig` (the field
+is the key name with dots turned into underscores: `resources.memory` -> `resources_memory`).
+A unit test checks that the two agree.
+
+`parse` and `check` raise `ValueError` with a reason for a person ("must be 0 or more
+seconds, got -1"); the edges (`Key.from_cli`, `hutch.config.tomlfile`) turn it into a
+`UsageError` or an `InvalidConfig` naming the flag, or the file and line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+
+from hutch.errors import UsageError
+
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations only need it here
+if TYPE_CHECKING:
+    from typing import Any
+
+# -- value parsers (CLI string -> value) and checkers (TOML value -> value) ---------------
+
+_TOML_TYPE = {
+    bool: "boolean",
+    int: "integer",
+    float: "float",
+    str: "string",
+    list: "array",
+    dict: "table",
+}
+
+
+def _describe(value: object) -> str:
+    kind = _TOML_TYPE.get(type(value), type(value).__name__)
+    return f"{kind} {value!r}" if kind in ("integer", "float", "boolean") else kind
+
+
+def _want_str(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {_describe(value)}")
+    return value
+
+
+def _want_str_list(value: object) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"expected an array of strings, got {_describe(value)}")
+    for item in value:
+        if not isinstance(item, str):
+            raise ValueError(f"expected an array of strings, found {_describe(item)}")
+    return tuple(value)
+
+
+def _no_nul(text: str, what: str) -> str:
+    if "\0" in text:
+        raise ValueError(f"{what} contains a NUL character")
+    return text
+
+
+HOSTNAME_MAX = 64  # HOST_NAME_MAX on Linux
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+
+
+def parse_hostname(text: str) -> str:
+    """An RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens."""
+    if not text:
+        raise ValueError("host name is empty")
+    if len(text) > HOSTNAME_MAX:
+        raise ValueError(f"host name is longer than {HOSTNAME_MAX} characters")
+    for label in text.split("."):
+        if not label:
+            raise ValueError(f"{text!r} has an empty label (leading, trailing or double dot)")
+        if not re.fullmatch(_LABEL, label):
+            raise ValueError(
+                f"{text!r} is not a valid host name "
+                "(use letters, digits and '-', not at the start or end of a label)"
+            )
+    return text
+
+
+_TEMPLATE = r"[A-Za-z0-9][A-Za-z0-9._+@:-]{0,127}"
+
+
+def parse_template(text: str) -> str:
+    if not re.fullmatch(_TEMPLATE, text) or ".." in text:
+        raise ValueError(
+            f"{text!r} is not a template name (such as debian-12-amd64: letters, digits, "
+            "'.', '_', '-', '+', '@', ':', at most 128 characters)"
+        )
+    return text
+
+
+def _split_words(text: str) -> tuple[str, ...]:
+    import shlex  # only `set --init/--environment` needs it
+
+    try:
+        return tuple(shlex.split(text))
+    except ValueError as exc:  # "No closing quotation", "No escaped character"
+        raise ValueError(f"cannot split {text!r} into words: {str(exc).lower()}") from None
+
+
+def check_init(argv: object) -> tuple[str, ...]:
+    words = _want_str_list(argv)
+    if not words:
+        raise ValueError("init command is empty")
+    for word in words:
+        _no_nul(word, "init command")
+    if not words[0].startswith("/"):
+        raise ValueError(
+            f"init program {words[0]!r} must be an absolute path inside the container, "
+            "such as /sbin/init"
+        )
+    return words
+
+
+def parse_init(text: str) -> tuple[str, ...]:
+    return check_init(_split_words(text))
+
+
+_RT = r"SIGRT(MIN|MAX)([+-])(\d+)"
+_UNCATCHABLE = {"SIGKILL", "SIGSTOP"}
+
+
+def parse_signal(text: str) -> str:
+    """A signal name (`SIGUSR2`, `usr2`, `SIGRTMIN+4`) in its canonical spelling."""
+    import signal  # not needed by `hutch list`
+
+    name = text.strip().upper()
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    rt = re.fullmatch(_RT, name)
+    if rt:
+        base, sign, offset = rt.group(1), rt.group(2), int(rt.group(3))
+        span = signal.SIGRTMAX - signal.SIGRTMIN
+        if (base, sign) not in (("MIN", "+"), ("MAX", "-")) or offset > span:
+            raise ValueError(
+                f"unknown signal {text!r} (real-time signals go from SIGRTMIN+0 "
+                f"to SIGRTMIN+{span}, or SIGRTMAX-{span} to SIGRTMAX-0)"
+            )
+        return f"SIGRT{base}{sign}{offset}" if offset else f"SIGRT{base}"
+    try:
+        name = signal.Signals[name].name  # aliases such as SIGCLD resolve to SIGCHLD
+    except KeyError:
+        raise ValueError(
+            f"unknown signal {text!r} (use a name such as SIGTERM or SIGRTMIN+3)"
+        ) from None
+    if name in _UNCATCHABLE:
+        raise ValueError(
+            f"{name} cannot be caught, so init cannot shut down cleanly "
+            "(hutch sends SIGKILL itself after stop_timeout)"
+        )
+    return name
+
+
+def parse_stop_signal(text: str) -> str | None:
+    return None if text.strip().lower() == "auto" else parse_signal(text)
+
+
+def check_stop_signal(value: object) -> str | None:
+    return parse_stop_signal(_want_str(value))
+
+
+def signal_number(name: str) -> int:
+    """The number of a signal name that `parse_signal` accepted."""
+    import signal
+
+    rt = re.fullmatch(_RT, name)
+    if rt:
+        base = signal.SIGRTMIN if rt.group(1) == "MIN" else signal.SIGRTMAX
+        offset = int(rt.group(3))
+        return int(base) + offset if rt.group(2) == "+" else int(base) - offset
+    return int(signal.Signals[name])
+
+
+_DURATION = r"(\d+)\s*(s|sec|m|min|h)?"
+_UNIT = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}
+
+
+def check_seconds(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected a whole number of seconds, got {_describe(value)}")
+    if value < 0:
+        raise ValueError(f"must be 0 or more seconds, got {value}")
+    return value
+
+
+def parse_duration(text: str) -> int:
+    """Seconds, written `90`, `90s`, `2m` or `1h`."""
+    m = re.fullmatch(_DURATION, text.strip().lower())
+    if not m:
+        if text.strip().startswith("-"):
+            raise ValueError(f"must be 0 or more seconds, got {text}")
+        raise ValueError(f"{text!r} is not a duration (write seconds such as 60, or 2m, 1h)")
+    return int(m.group(1)) * _UNIT[m.group(2)]
+
+
+_TRUE = {"yes", "true", "on", "1"}
+_FALSE = {"no", "false", "off", "0"}
+
+
+def parse_bool(text: str) -> bool:
+    word = text.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise ValueError(f"{text!r} is not yes or no (also true/false, on/off, 1/0)")
+
+
+def check_bool(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {_describe(value)}")
+    return value
+
+
+def parse_text(text: str) -> str:
+    return _no_nul(text, "text")
+
+
+def check_text(value: object) -> str:
+    return parse_text(_want_str(value))
+
+
+_ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+
+
+def check_environment(value: object) -> tuple[str, ...]:
+    items = _want_str_list(value)
+    seen: set[str] = set()
+    for item in items:
+        name, eq, _ = item.partition("=")
+        if not eq or not re.fullmatch(_ENV_NAME, name):
+            raise ValueError(
+                f"{item!r} is not NAME=VALUE (NAME of letters, digits and '_', "
+                "not starting with a digit)"
+            )
+        _no_nul(item, f"variable {name}")
+        if name in seen:
+            raise ValueError(f"variable {name} is set twice")
+        seen.add(name)
+    return items
+
+
+def parse_environment(text: str) -> tuple[str, ...]:
+    return check_environment(_split_words(text))
+
+
+def _checked(parse: Callable[[str], Any]) -> Callable[[object], Any]:
+    """A TOML checker for a string-valued key: type check, then the CLI parser."""
+
+    def check(value: object) -> Any:
+        return parse(_want_str(value))
+
+    return check
+
+
+# -- the registry ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Key:
+    """One config key. See the module docstring."""
+
+    name: str  # TOML name, dotted for a key inside a [table]: "resources.memory"
+    flag: str  # `hutch set` flag without dashes: "hostname" -> --hostname
+    kind: str  # for docs and the API: str, int, bool, list[str], signal, duration
+    parse: Callable[[str], Any]  # CLI string -> value; ValueError(reason) if bad
+    check: Callable[[object], Any]  # value read from TOML -> value; ValueError(reason) if bad
+    default: Any
+    live: bool  # can be applied to a running container
+    help: str  # one line, with an example
+
+    @property
+    def attr(self) -> str:
+        """The `ContainerConfig` field holding this key."""
+        return self.name.replace(".", "_")
+
+    @property
+    def option(self) -> str:
+        return "--" + self.flag
+
+    def from_cli(self, text: str) -> Any:
+        """Parse a command-line value; a bad one raises `UsageError` naming the flag."""
+        try:
+            return self.parse(text)
+        except ValueError as exc:
+            raise UsageError(f"{self.option}: {exc}") from None
+
+
+KEYS: tuple[Key, ...] = (
+    Key(
+        name="hostname",
+        flag="hostname",
+        kind="str",
+        parse=parse_hostname,
+        check=_checked(parse_hostname),
+        default=None,
+        live=True,
+        help="host name inside the container, e.g. --hostname web1.example.com "
+        "(default: the container ID)",
+    ),
+    Key(
+        name="template",
+        flag="template",
+        kind="str",
+        parse=parse_template,
+        check=_checked(parse_template),
+        default=None,
+        live=False,
+        help="OS template the container was created from, e.g. debian-12-amd64 (informational)",
+    ),
+    Key(
+        name="init",
+        flag="init",
+        kind="list[str]",
+        parse=parse_init,
+        check=check_init,
+        default=("/sbin/init",),
+        live=False,
+        help="command run as the container's PID 1, e.g. --init '/sbin/init splash'",
+    ),
+    Key(
+        name="stop_signal",
+        flag="stop-signal",
+        kind="signal",
+        parse=parse_stop_signal,
+        check=check_stop_signal,
+        default=None,
+        live=False,
+        help="signal asking init to shut down, e.g. --stop-signal SIGRTMIN+3 "
+        "(default auto: chosen from the init)",
+    ),
+    Key(
+        name="stop_timeout",
+        flag="stop-timeout",
+        kind="duration",
+        parse=parse_duration,
+        check=check_seconds,
+        default=60,
+        live=True,
+        help="seconds to wait for a clean shutdown before killing, e.g. --stop-timeout 2m",
+    ),
+    Key(
+        name="onboot",
+        flag="onboot",
+        kind="bool",
+        parse=parse_bool,
+        check=check_bool,
+        default=False,
+        live=True,
+        help="start the container when the host boots, e.g. --onboot yes",
+    ),
+    Key(
+        name="description",
+        flag="description",
+        kind="str",
+        parse=parse_text,
+        check=check_text,
+        default="",
+        live=True,
+        help="free text about the container, e.g. --description 'mail relay'",
+    ),
+    Key(
+        name="environment",
+        flag="environment",
+        kind="list[str]",
+        parse=parse_environment,
+        check=check_environment,
+        default=(),
+        live=False,
+        help="variables given to init, e.g. --environment 'TZ=UTC LANG=C.UTF-8'",
+    ),
+)
+
+KEY_BY_NAME: Mapping[str, Key] = {key.name: key for key in KEYS}
+KEY_BY_FLAG: Mapping[str, Key] = {key.flag: key for key in KEYS}
+
+# Names of the [tables] that keys live in ("resources" for "resources.memory").
+TABLES: frozenset[str] = frozenset(
+    ".".join(key.name.split(".")[:i]) for key in KEYS for i in range(1, key.name.count(".") + 1)
+)
+
+
+# -- the typed config ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContainerConfig:
+    """A container's validated configuration: one field per `Key`, plus its ID.
+
+    List values are tuples, so a config is immutable and hashable. Build one with
+    `from_values` (defaults filled) or `hutch.config.load`; change one with `with_changes`.
+    """
+
+    ctid: str
+    hostname: str | None = None
+    template: str | None = None
+    init: tuple[str, ...] = ("/sbin/init",)
+    stop_signal: str | None = None
+    stop_timeout: int = 60
+    onboot: bool = False
+    description: str = ""
+    environment: tuple[str, ...] = ()
+
+    @classmethod
+    def from_values(cls, ctid: str, values: Mapping[str, object]) -> ContainerConfig:
+        """A config from already-validated values by key name; absent keys get defaults."""
+        unknown = set(values) - KEY_BY_NAME.keys()
+        if unknown:
+            raise KeyError(f"not config keys: {', '.join(sorted(unknown))}")
+        kwargs = {key.attr: _freeze(values.get(key.name, key.default)) for key in KEYS}
+        return cls(ctid=ctid, **kwargs)
+
+    @property
+    def effective_hostname(self) -> str:
+        return self.hostname if self.hostname is not None else self.ctid
+
+    def get(self, name: str) -> Any:
+        """The value of a key by its TOML name (`KeyError` for an unknown name)."""
+        return getattr(self, KEY_BY_NAME[name].attr)
+
+    def values(self) -> dict[str, Any]:
+        """Every key by name, as stored: `hostname` stays None when unset."""
+        return {key.name: self.get(key.name) for key in KEYS}
+
+    def with_changes(self, changes: Mapping[str, object]) -> ContainerConfig:
+        """A copy with validated values changed by key name (None resets to the default)."""
+        values = self.values()
+        for name, value in changes.items():
+            values[name] = KEY_BY_NAME[name].default if value is None else value
+        return ContainerConfig.from_values(self.ctid, values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The full effective config for `hutch config ID` and JSON: every key, lists as lists,
+        the host name filled in from the ID when unset."""
+        out: dict[str, Any] = {"ctid": self.ctid}
+        for name, value in self.values().items():
+            out[name] = list(value) if isinstance(value, tuple) else value
+        out["hostname"] = self.effective_hostname
+        return out
+
+
+def _freeze(value: object) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _check_registry() -> None:
+    """The registry and the dataclass must agree; a mismatch is a programming error."""
+    attrs = [f.name for f in fields(ContainerConfig)][1:]
+    if attrs != [key.attr for key in KEYS] or len(KEY_BY_FLAG) != len(KEYS):
+        raise AssertionError("hutch.config.schema: KEYS and ContainerConfig fields differ")

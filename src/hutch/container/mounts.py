@@ -1,0 +1,194 @@
+"""The mounts that turn a rootfs into a running system container, as a plan of small operations.
+
+The plan is data (`describe()` reads without root, so unit tests check it); `execute()` runs
+inside the container's new mount namespace, before pivot_root. Every target is resolved inside
+the rootfs by the kernel (see hutch.linux.rootpath): a planted symlink cannot redirect a mount.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from hutch.linux import syscalls as sc
+from hutch.linux.rootpath import (
+    create_file_in_root,
+    fd_path,
+    mkdirs_in_root,
+    open_in_root,
+    symlink_in_root,
+)
+
+NOSUID_NODEV_NOEXEC = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
+
+# Device nodes a container gets, bound from the host's /dev (works unprivileged too).
+DEFAULT_DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+
+# /proc entries that reach the host kernel: masked (bound over with /dev/null or an empty dir).
+MASKED_PROC_FILES = (
+    "sysrq-trigger",
+    "kcore",
+    "kmsg",
+    "keys",
+    "timer_list",
+    "sched_debug",
+    "latency_stats",
+)
+MASKED_DIRS = ("proc/acpi", "proc/scsi", "sys/firmware")
+READONLY_PATHS = ("proc/sys", "proc/bus", "proc/fs", "proc/irq")
+
+
+@dataclass(frozen=True)
+class Mount:
+    """mount(2) of a filesystem (`fstype`) or a bind (`source` on the host, fstype None)."""
+
+    target: str
+    fstype: str | None
+    source: str | None = None
+    flags: int = 0
+    data: str | None = None
+    file: bool = False  # the target is a file (bind of a device or file), not a directory
+
+    def describe(self) -> str:
+        what = self.source if self.fstype is None else self.fstype
+        opts = f" ({self.data})" if self.data else ""
+        ro = " ro" if self.flags & sc.MS_RDONLY else ""
+        return f"mount {what} on /{self.target}{ro}{opts}"
+
+    def execute(self, rootfd: int) -> None:
+        make = create_file_in_root if self.file else mkdirs_in_root
+        tfd = make(rootfd, self.target)
+        try:
+            target = fd_path(tfd)
+            if self.fstype is None:
+                sc.mount(self.source, target, None, sc.MS_BIND | (self.flags & sc.MS_REC))
+                if self.flags & ~sc.MS_REC:
+                    # bind mounts take ro/nosuid/... only on a remount (and the path must be
+                    # re-resolved to the new mount on top)
+                    tfd2 = open_in_root(rootfd, self.target)
+                    try:
+                        sc.mount(
+                            None,
+                            fd_path(tfd2),
+                            None,
+                            sc.MS_REMOUNT | sc.MS_BIND | (self.flags & ~sc.MS_REC),
+                        )
+                    finally:
+                        os.close(tfd2)
+            else:
+                sc.mount(self.source or self.fstype, target, self.fstype, self.flags, self.data)
+        finally:
+            os.close(tfd)
+
+
+@dataclass(frozen=True)
+class ReadOnly:
+    """Make an existing path read-only by binding it over itself."""
+
+    target: str
+
+    def describe(self) -> str:
+        return f"read-only /{self.target}"
+
+    def execute(self, rootfd: int) -> None:
+        try:
+            fd = open_in_root(rootfd, self.target)
+        except FileNotFoundError:
+            return
+        try:
+            sc.mount(fd_path(fd), fd_path(fd), None, sc.MS_BIND | sc.MS_REC)
+        finally:
+            os.close(fd)
+        fd = open_in_root(rootfd, self.target)
+        try:
+            sc.mount(
+                None,
+                fd_path(fd),
+                None,
+                sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY | NOSUID_NODEV_NOEXEC,
+            )
+        finally:
+            os.close(fd)
+
+
+@dataclass(frozen=True)
+class Mask:
+    """Hide a path: /dev/null over a file, an empty read-only tmpfs over a directory."""
+
+    target: str
+
+    def describe(self) -> str:
+        return f"mask /{self.target}"
+
+    def execute(self, rootfd: int) -> None:
+        try:
+            fd = open_in_root(rootfd, self.target)
+        except FileNotFoundError:
+            return
+        try:
+            if os.path.isdir(fd_path(fd)):
+                sc.mount(
+                    "tmpfs", fd_path(fd), "tmpfs", sc.MS_RDONLY | NOSUID_NODEV_NOEXEC, "mode=555"
+                )
+            else:
+                sc.mount("/dev/null", fd_path(fd), None, sc.MS_BIND)
+        finally:
+            os.close(fd)
+
+
+@dataclass(frozen=True)
+class Symlink:
+    path: str
+    target: str
+
+    def describe(self) -> str:
+        return f"symlink /{self.path} -> {self.target}"
+
+    def execute(self, rootfd: int) -> None:
+        symlink_in_root(rootfd, self.target, self.path)
+
+
+Op = Mount | ReadOnly | Mask | Symlink
+
+
+def container_plan(console: str | None, devices: tuple[str, ...] = DEFAULT_DEVICES) -> list[Op]:
+    """The mounts of a system container's root, in order.
+
+    `console` is the host path of the pty slave that becomes /dev/console (its master is
+    held by hutchd), or None for no console.
+    """
+    plan: list[Op] = [
+        Mount("proc", "proc", flags=NOSUID_NODEV_NOEXEC),
+        Mount("sys", "sysfs", flags=sc.MS_RDONLY | NOSUID_NODEV_NOEXEC),
+        Mount("dev", "tmpfs", flags=sc.MS_NOSUID | sc.MS_NOEXEC, data="mode=755,size=512k"),
+        Mount(
+            "dev/pts",
+            "devpts",
+            flags=sc.MS_NOSUID | sc.MS_NOEXEC,
+            data="newinstance,ptmxmode=0666,mode=0620,gid=5",
+        ),
+        Symlink("dev/ptmx", "pts/ptmx"),
+        Mount("dev/shm", "tmpfs", flags=sc.MS_NOSUID | sc.MS_NODEV, data="mode=1777"),
+        Mount("dev/mqueue", "mqueue", flags=NOSUID_NODEV_NOEXEC),
+    ]
+    plan += [Mount(f"dev/{d}", None, source=f"/dev/{d}", file=True) for d in devices]
+    if console:
+        plan.append(Mount("dev/console", None, source=console, file=True))
+    plan += [
+        Symlink("dev/fd", "/proc/self/fd"),
+        Symlink("dev/stdin", "/proc/self/fd/0"),
+        Symlink("dev/stdout", "/proc/self/fd/1"),
+        Symlink("dev/stderr", "/proc/self/fd/2"),
+    ]
+    plan += [Mask(f"proc/{p}") for p in MASKED_PROC_FILES]
+    plan += [Mask(p) for p in MASKED_DIRS]
+    plan += [ReadOnly(p) for p in READONLY_PATHS]
+    return plan
+
+
+def execute_plan(plan: list[Op], rootfd: int) -> None:
+    for op in plan:
+        try:
+            op.execute(rootfd)
+        except OSError as e:
+            raise OSError(e.errno, f"{op.describe()}: {e.strerror}") from None

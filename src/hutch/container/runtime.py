@@ -1,0 +1,117 @@
+"""Start and clean up one container: the synchronous steps hutchd drives.
+
+`prepare_start` builds everything a start needs and `launch` spawns the init; `cleanup`
+removes what a stopped container leaves (cgroups, state). Each step registers its undo, so a
+failed start leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass
+
+from hutch.cgroups.base import Cgroup
+from hutch.config import ContainerConfig, signal_number
+from hutch.container.host import Host
+from hutch.container.initsys import detect_init, poweroff_signal
+from hutch.container.mounts import container_plan
+from hutch.container.spawn import InitSpec, spawn
+from hutch.container.state import RunState, proc_starttime
+from hutch.errors import NotFound, OperationFailed, StateConflict
+
+
+@dataclass
+class Started:
+    state: RunState
+    console_master: int | None
+
+
+def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Started:
+    """Create the cgroup and console, spawn the init, record the state. All or nothing."""
+    ctid = cfg.ctid
+    rootfs = host.paths.ct_rootfs(ctid)
+    if not rootfs.is_dir():
+        raise NotFound(f"container {ctid} has no root filesystem at {rootfs}")
+    host.ensure_dirs()
+    undo: list = []
+    try:
+        cg = host.cgroups.create(ctid)
+        undo.append(lambda: cg.remove())
+        if cg.pids():
+            raise StateConflict(
+                f"container {ctid} still has processes in its cgroup {cg.primary}",
+                hint="stop it with 'hutch stop --kill'",
+            )
+        master = slave = None
+        if with_console:
+            master, slave = os.openpty()
+            os.set_inheritable(master, False)
+            undo.append(lambda: os.close(master))
+        spec = InitSpec(
+            ctid=ctid,
+            rootfs=str(rootfs),
+            hostname=cfg.effective_hostname,
+            argv=tuple(cfg.init),
+            plan=tuple(container_plan(os.ttyname(slave) if slave is not None else None)),
+            cgroup=cg,
+            console_fd=slave,
+            env=tuple(cfg.environment),
+        )
+        try:
+            pid = spawn(spec)
+        finally:
+            if slave is not None:
+                os.close(slave)
+        undo.append(lambda: _kill(pid))
+        starttime = proc_starttime(pid)
+        if starttime is None:
+            raise OperationFailed(f"container {ctid}: init exited right after it started")
+        if cfg.stop_signal:
+            stop_sig = signal_number(cfg.stop_signal)
+        else:
+            stop_sig = poweroff_signal(detect_init(str(rootfs), cfg.init[0]))
+        state = RunState(
+            ctid=ctid,
+            pid=pid,
+            starttime=starttime,
+            started_at=time.time(),
+            cgroup=cg.to_json(),
+            console=master is not None,
+            init=cfg.init[0],
+            stop_signal=int(stop_sig),
+        )
+        state.save(host.paths)
+        return Started(state, master)
+    except BaseException:
+        for fn in reversed(undo):
+            try:
+                fn()
+            except OSError:
+                pass
+        raise
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+def cleanup(host: Host, ctid: str, cgroup: Cgroup) -> None:
+    """After the init is gone: kill stragglers, remove the cgroup and the state file."""
+    for _ in range(100):
+        pids = cgroup.pids()
+        if not pids:
+            break
+        for p in pids:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.01)
+    cgroup.remove()
+    RunState.remove(host.paths, ctid)

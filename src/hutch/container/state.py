@@ -1,0 +1,83 @@
+"""Runtime state of a running container, kept in /run so it vanishes with a host reboot.
+
+The state file records what the kernel cannot tell us directly: which process is the
+container's init (pid plus its start time, so a recycled pid is never mistaken for it) and
+where its cgroups are. Everything else (is it alive, how many processes) is read from the
+kernel each time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from hutch.cgroups.base import Cgroup
+from hutch.paths import Paths
+
+
+def proc_starttime(pid: int) -> int | None:
+    """Field 22 of /proc/PID/stat (start time in clock ticks), or None if there is no such pid."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # the command name may contain spaces and parentheses: split after the last ')'
+    fields = data[data.rindex(b")") + 2 :].split()
+    if fields[0] == b"Z":  # a zombie init is a stopped container waiting to be reaped
+        return None
+    return int(fields[19])
+
+
+@dataclass
+class RunState:
+    ctid: str
+    pid: int
+    starttime: int
+    started_at: float
+    cgroup: list[list[str]] = field(default_factory=list)
+    console: bool = False
+    init: str = ""
+    stop_signal: int = 0
+
+    def alive(self) -> bool:
+        return proc_starttime(self.pid) == self.starttime
+
+    @property
+    def cgroups(self) -> Cgroup:
+        return Cgroup.from_json(self.cgroup)
+
+    def save(self, paths: Paths) -> None:
+        path = paths.ct_state(self.ctid)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self)))
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, paths: Paths, ctid: str) -> RunState | None:
+        return cls.load_file(paths.ct_state(ctid))
+
+    @classmethod
+    def load_file(cls, path: Path) -> RunState | None:
+        try:
+            return cls(**json.loads(path.read_text()))
+        except FileNotFoundError:
+            return None
+        except (ValueError, TypeError):
+            return None  # a torn or foreign file is no state: the container is not running
+
+    @staticmethod
+    def remove(paths: Paths, ctid: str) -> None:
+        try:
+            os.unlink(paths.ct_state(ctid))
+        except FileNotFoundError:
+            pass
+
+
+def running_state(paths: Paths, ctid: str) -> RunState | None:
+    """The state of a container whose init is alive, else None."""
+    st = RunState.load(paths, ctid)
+    return st if st is not None and st.alive() else None

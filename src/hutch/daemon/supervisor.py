@@ -1,0 +1,234 @@
+"""What hutchd does with containers: start, stop, watch, restart on reboot, re-adopt."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from dataclasses import dataclass, field
+
+from hutch.container import lifecycle
+from hutch.container.host import Host
+from hutch.container.lock import container_lock
+from hutch.container.runtime import cleanup, launch
+from hutch.container.state import RunState
+from hutch.daemon.console import Console
+from hutch.errors import NotFound, StateConflict
+
+log = logging.getLogger("hutchd")
+
+KILL_WAIT = 10.0  # after SIGKILL the kernel needs a moment to tear a pid namespace down
+
+
+@dataclass
+class Tracked:
+    state: RunState
+    pidfd: int
+    child: bool  # our child (status known) or adopted after a daemon restart
+    console: Console | None
+    exited: asyncio.Future[str] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    stopping: bool = False
+
+
+class Supervisor:
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self.running: dict[str, Tracked] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._loop = asyncio.get_running_loop()
+
+    def _lock(self, ctid: str) -> asyncio.Lock:
+        return self._locks.setdefault(ctid, asyncio.Lock())
+
+    # -- start -------------------------------------------------------------------------
+
+    async def start(self, ctid: str) -> dict:
+        async with self._lock(ctid):
+            return self._start_locked(ctid)
+
+    def _start_locked(self, ctid: str) -> dict:
+        cfg = lifecycle.require(self.host, ctid)
+        if ctid in self.running:
+            raise StateConflict(f"container {ctid} is already running")
+        with container_lock(self.host.paths, ctid, wait=2.0):
+            st = RunState.load(self.host.paths, ctid)
+            if st is not None and st.alive():
+                raise StateConflict(f"container {ctid} is already running")
+            started = launch(self.host, cfg)
+        console = None
+        if started.console_master is not None:
+            console = Console(ctid, started.console_master, self.host.paths.ct_console_log(ctid))
+        self._track(started.state, os.pidfd_open(started.state.pid), True, console)
+        log.info("started %s (init pid %d)", ctid, started.state.pid)
+        return self._describe(ctid)
+
+    def _track(self, st: RunState, pidfd: int, child: bool, console: Console | None) -> None:
+        t = Tracked(st, pidfd, child, console)
+        self.running[st.ctid] = t
+        self._loop.add_reader(pidfd, self._on_exit, st.ctid)
+
+    # -- exit --------------------------------------------------------------------------
+
+    def _on_exit(self, ctid: str) -> None:
+        t = self.running.pop(ctid)
+        self._loop.remove_reader(t.pidfd)
+        os.close(t.pidfd)
+        status = None
+        if t.child:
+            try:
+                _, status = os.waitpid(t.state.pid, 0)
+            except ChildProcessError:
+                pass
+        # The kernel reports reboot(2) inside a pid namespace as its init dying of SIGHUP
+        # (restart) or SIGINT (power off / halt).
+        reboot = (
+            status is not None
+            and os.WIFSIGNALED(status)
+            and os.WTERMSIG(status) == signal.SIGHUP
+            and not t.stopping
+        )
+        if t.console is not None:
+            t.console.close()
+        try:
+            cleanup(self.host, ctid, t.state.cgroups)
+        except OSError as e:
+            log.error("cleanup of %s: %s", ctid, e)
+        how = "reboot" if reboot else "stopped"
+        log.info("%s: init exited (%s): %s", ctid, _status_text(status), how)
+        if not t.exited.done():
+            t.exited.set_result(how)
+        if reboot:
+            self._loop.create_task(self._reboot(ctid))
+
+    async def _reboot(self, ctid: str) -> None:
+        try:
+            await self.start(ctid)
+        except Exception as e:
+            log.error("restart of %s after reboot failed: %s", ctid, e)
+
+    # -- stop --------------------------------------------------------------------------
+
+    async def stop(self, ctid: str, timeout: float | None = None, kill: bool = False) -> dict:
+        async with self._lock(ctid):
+            cfg = lifecycle.require(self.host, ctid)
+            t = self.running.get(ctid)
+            if t is None:
+                raise StateConflict(f"container {ctid} is not running")
+            t.stopping = True
+            _thaw(t.state)
+            wait = float(cfg.stop_timeout if timeout is None else timeout)
+            how = "killed"
+            if not kill and wait > 0:
+                try:
+                    signal.pidfd_send_signal(t.pidfd, t.state.stop_signal)
+                    await asyncio.wait_for(asyncio.shield(t.exited), wait)
+                    how = "clean"
+                except (TimeoutError, ProcessLookupError):
+                    pass
+            if not t.exited.done():
+                try:
+                    signal.pidfd_send_signal(t.pidfd, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                await asyncio.wait_for(asyncio.shield(t.exited), KILL_WAIT)
+            return {"id": ctid, "status": "stopped", "shutdown": how}
+
+    async def restart(self, ctid: str, timeout: float | None = None) -> dict:
+        if ctid in self.running:
+            await self.stop(ctid, timeout)
+        return await self.start(ctid)
+
+    async def stop_all_on_exit(self) -> None:
+        """hutchd leaving: keep containers running, just let go of them."""
+        for t in list(self.running.values()):
+            self._loop.remove_reader(t.pidfd)
+            os.close(t.pidfd)
+            if t.console is not None:
+                t.console.close()
+        self.running.clear()
+
+    # -- adoption ----------------------------------------------------------------------
+
+    def adopt_all(self) -> None:
+        """Take over every container still running from an earlier hutchd."""
+        state_dir = self.host.paths.run / "containers"
+        for path in sorted(state_dir.glob("*.json")) if state_dir.is_dir() else []:
+            st = RunState.load_file(path)
+            if st is None:
+                continue
+            try:
+                pidfd = os.pidfd_open(st.pid)
+            except ProcessLookupError:
+                pidfd = -1
+            if pidfd >= 0 and st.alive():
+                console = self._reattach_console(st)
+                self._track(st, pidfd, False, console)
+                log.info("adopted %s (init pid %d)", st.ctid, st.pid)
+                continue
+            if pidfd >= 0:
+                os.close(pidfd)
+            log.info("%s stopped while hutchd was away: cleaning up", st.ctid)
+            try:
+                cleanup(self.host, st.ctid, st.cgroups)
+            except OSError as e:
+                log.error("cleanup of %s: %s", st.ctid, e)
+
+    def _reattach_console(self, st: RunState) -> Console | None:
+        if not st.console:
+            return None
+        from hutch.container.console import replace_console
+
+        try:
+            master = replace_console(st)
+        except OSError as e:
+            log.warning("%s: console not recovered: %s", st.ctid, e)
+            return None
+        return Console(st.ctid, master, self.host.paths.ct_console_log(st.ctid))
+
+    # -- views -------------------------------------------------------------------------
+
+    def console(self, ctid: str) -> Console:
+        lifecycle.require(self.host, ctid)
+        t = self.running.get(ctid)
+        if t is None:
+            raise StateConflict(f"container {ctid} is not running")
+        if t.console is None or t.console.closed:
+            raise NotFound(f"container {ctid} has no console")
+        return t.console
+
+    def _describe(self, ctid: str) -> dict:
+        t = self.running[ctid]
+        return {
+            "id": ctid,
+            "status": "running",
+            "pid": t.state.pid,
+            "adopted": not t.child,
+            "console": t.console is not None,
+        }
+
+    def describe_all(self) -> list[dict]:
+        return [self._describe(c) for c in sorted(self.running)]
+
+
+def _thaw(st: RunState) -> None:
+    """A frozen container cannot act on a signal: thaw it before stopping."""
+    for _name, path in st.cgroup:
+        for knob, value in (("freezer.state", "THAWED"), ("cgroup.freeze", "0")):
+            p = os.path.join(path, knob)
+            if os.path.exists(p):
+                try:
+                    with open(p, "w") as f:
+                        f.write(value)
+                except OSError:
+                    pass
+
+
+def _status_text(status: int | None) -> str:
+    if status is None:
+        return "status unknown: adopted"
+    if os.WIFSIGNALED(status):
+        return f"signal {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exit {os.WEXITSTATUS(status)}"

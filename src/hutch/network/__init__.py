@@ -1,0 +1,1 @@
+"""Container networking: venet, veth+bridge, macvlan, vlan, phys, empty, host; NAT, forwards."""
