@@ -7,15 +7,25 @@ own cgroup subtree, so several hutch "hosts" coexist on one kernel without seein
 
 from __future__ import annotations
 
-import hashlib
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 
-@dataclass(frozen=True)
 class Paths:
-    root: Path
+    # a plain class, not a dataclass: importing dataclasses costs the CLI ~20 ms
+    __slots__ = ("root",)
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Paths) and other.root == self.root
+
+    def __hash__(self) -> int:
+        return hash(self.root)
+
+    def __repr__(self) -> str:
+        return f"Paths({str(self.root)!r})"
 
     @classmethod
     def from_env(cls, root: str | None = None) -> Paths:
@@ -70,6 +80,8 @@ class Paths:
         """The name of this host's cgroup subtree: `hutch`, or `hutch-<hash>` for another root."""
         if self.is_default:
             return "hutch"
+        import hashlib
+
         return "hutch-" + hashlib.sha256(str(self.root).encode()).hexdigest()[:8]
 
     # per container

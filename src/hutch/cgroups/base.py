@@ -5,13 +5,11 @@ from __future__ import annotations
 import errno
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
-@dataclass(frozen=True)
 class Cgroup:
     """One container's group: its directory in every hierarchy, keyed by hierarchy name.
 
@@ -19,7 +17,19 @@ class Cgroup:
     used to list and count the container's processes.
     """
 
-    dirs: tuple[tuple[str, str], ...]
+    __slots__ = ("dirs",)
+
+    def __init__(self, dirs: tuple[tuple[str, str], ...]) -> None:
+        self.dirs = tuple(dirs)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Cgroup) and other.dirs == self.dirs
+
+    def __hash__(self) -> int:
+        return hash(self.dirs)
+
+    def __repr__(self) -> str:
+        return f"Cgroup({self.dirs!r})"
 
     @property
     def primary(self) -> Path:

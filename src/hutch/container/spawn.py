@@ -24,19 +24,10 @@ from dataclasses import dataclass, field
 
 from hutch.cgroups.base import Cgroup
 from hutch.container.mounts import Op, execute_plan
+from hutch.container.nsflags import DEFAULT_PATH, NAMESPACE_FLAGS
 from hutch.errors import OperationFailed
 from hutch.linux import syscalls as sc
 from hutch.network.loopback import loopback_up
-
-NAMESPACE_FLAGS = (
-    sc.CLONE_NEWNS
-    | sc.CLONE_NEWUTS
-    | sc.CLONE_NEWIPC
-    | sc.CLONE_NEWNET
-    | sc.CLONE_NEWPID
-    | sc.CLONE_NEWCGROUP
-)
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
@@ -59,7 +58,7 @@ _SYSCALLS = {
     "open_tree": (428, 428),
     "move_mount": (429, 429),
 }
-_ARCH = 0 if platform.machine() in ("x86_64", "AMD64") else 1
+_ARCH = 0 if os.uname().machine == "x86_64" else 1
 
 
 def _nr(name: str) -> int:
