@@ -11,6 +11,7 @@ import signal
 import sys
 
 from hutch.container.host import Host
+from hutch.daemon.autostart import autostart, first_start_this_boot
 from hutch.daemon.server import Server
 from hutch.daemon.supervisor import Supervisor
 from hutch.linux import syscalls as sc
@@ -23,6 +24,7 @@ async def serve(host: Host) -> None:
     loop = asyncio.get_running_loop()
     sup = Supervisor(host)
     sup.adopt_all()
+    boot = first_start_this_boot(host.paths.run)
     sock_path = host.paths.socket
     try:
         os.unlink(sock_path)
@@ -45,6 +47,9 @@ async def serve(host: Host) -> None:
         sock_path,
         len(sup.running),
     )
+    background = set()  # the loop keeps only weak references to tasks
+    if boot:
+        background.add(loop.create_task(autostart(sup)))
     await done.wait()
     log.info("hutchd exiting; containers keep running")
     server.close()
