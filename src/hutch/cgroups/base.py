@@ -102,6 +102,17 @@ class CgroupDriver:
         self.subtree = subtree
 
     def create(self, ctid: str) -> Cgroup:
+        """Create (or find) the container's group in every hierarchy."""
+        # another container's cleanup may remove the empty per-host subtree between our
+        # two mkdirs: try again
+        for _ in range(5):
+            try:
+                return self._create(ctid)
+            except FileNotFoundError:
+                continue
+        return self._create(ctid)
+
+    def _create(self, ctid: str) -> Cgroup:
         raise NotImplementedError
 
     def find(self, ctid: str) -> Cgroup:

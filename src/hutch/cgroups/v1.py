@@ -41,15 +41,6 @@ class V1Driver(CgroupDriver):
     def find(self, ctid: str) -> Cgroup:
         return Cgroup(tuple((n, str(m / self.subtree / ctid)) for n, m in self._hier))
 
-    def create(self, ctid: str) -> Cgroup:
-        # another container's cleanup may remove an empty subtree between our two mkdirs
-        for _ in range(5):
-            try:
-                return self._create(ctid)
-            except FileNotFoundError:
-                continue
-        return self._create(ctid)
-
     def _create(self, ctid: str) -> Cgroup:
         cg = self.find(ctid)
         created: list[Path] = []

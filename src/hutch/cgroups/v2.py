@@ -22,15 +22,6 @@ class V2Driver(CgroupDriver):
     def find(self, ctid: str) -> Cgroup:
         return Cgroup((("unified", str(self.root / self.subtree / ctid)),))
 
-    def create(self, ctid: str) -> Cgroup:
-        # another container's cleanup may remove an empty subtree between our two mkdirs
-        for _ in range(5):
-            try:
-                return self._create(ctid)
-            except FileNotFoundError:
-                continue
-        return self._create(ctid)
-
     def _create(self, ctid: str) -> Cgroup:
         top = self.root / self.subtree
         made_top = _mkdir(top)

@@ -38,6 +38,16 @@ MASKED_DIRS = ("proc/acpi", "proc/scsi", "sys/firmware")
 READONLY_PATHS = ("proc/sys", "proc/bus", "proc/fs", "proc/irq")
 
 
+def _remount_bind(rootfd: int, target: str, flags: int) -> None:
+    """Bind mounts take ro/nosuid/... only on a remount; the path is resolved again so it
+    names the new mount on top, not the one beneath."""
+    fd = open_in_root(rootfd, target)
+    try:
+        sc.mount(None, fd_path(fd), None, sc.MS_REMOUNT | sc.MS_BIND | flags)
+    finally:
+        os.close(fd)
+
+
 @dataclass(frozen=True)
 class Mount:
     """mount(2) of a filesystem (`fstype`) or a bind (`source` on the host, fstype None)."""
@@ -63,18 +73,7 @@ class Mount:
             if self.fstype is None:
                 sc.mount(self.source, target, None, sc.MS_BIND | (self.flags & sc.MS_REC))
                 if self.flags & ~sc.MS_REC:
-                    # bind mounts take ro/nosuid/... only on a remount (and the path must be
-                    # re-resolved to the new mount on top)
-                    tfd2 = open_in_root(rootfd, self.target)
-                    try:
-                        sc.mount(
-                            None,
-                            fd_path(tfd2),
-                            None,
-                            sc.MS_REMOUNT | sc.MS_BIND | (self.flags & ~sc.MS_REC),
-                        )
-                    finally:
-                        os.close(tfd2)
+                    _remount_bind(rootfd, self.target, self.flags & ~sc.MS_REC)
             else:
                 sc.mount(self.source or self.fstype, target, self.fstype, self.flags, self.data)
         finally:
@@ -99,16 +98,7 @@ class ReadOnly:
             sc.mount(fd_path(fd), fd_path(fd), None, sc.MS_BIND | sc.MS_REC)
         finally:
             os.close(fd)
-        fd = open_in_root(rootfd, self.target)
-        try:
-            sc.mount(
-                None,
-                fd_path(fd),
-                None,
-                sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY | NOSUID_NODEV_NOEXEC,
-            )
-        finally:
-            os.close(fd)
+        _remount_bind(rootfd, self.target, sc.MS_RDONLY | NOSUID_NODEV_NOEXEC)
 
 
 @dataclass(frozen=True)

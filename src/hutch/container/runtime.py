@@ -17,7 +17,7 @@ from hutch.config import ContainerConfig, signal_number
 from hutch.container.host import Host
 from hutch.container.initsys import detect_init, poweroff_signal
 from hutch.container.mounts import container_plan
-from hutch.container.spawn import InitSpec, spawn
+from hutch.container.spawn import InitSpec, kill_and_reap, spawn
 from hutch.container.state import RunState, proc_starttime
 from hutch.errors import NotFound, OperationFailed, StateConflict
 
@@ -64,7 +64,7 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
         finally:
             if slave is not None:
                 os.close(slave)
-        undo.append(lambda: _kill(pid))
+        undo.append(lambda: kill_and_reap(pid))
         starttime = proc_starttime(pid)
         if starttime is None:
             raise OperationFailed(f"container {ctid}: init exited right after it started")
@@ -91,14 +91,6 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
             except OSError:
                 pass
         raise
-
-
-def _kill(pid: int) -> None:
-    try:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-    except (ProcessLookupError, ChildProcessError):
-        pass
 
 
 def cleanup(host: Host, ctid: str, cgroup: Cgroup) -> None:

@@ -83,7 +83,7 @@ def spawn(spec: InitSpec, before_go: Callable[[int], None] | None = None) -> int
         return init_pid
     except BaseException:
         if init_pid:
-            _kill_and_reap(init_pid)
+            kill_and_reap(init_pid)
         raise
     finally:
         for fd in (err_r, pid_r, go_w):
@@ -91,7 +91,7 @@ def spawn(spec: InitSpec, before_go: Callable[[int], None] | None = None) -> int
                 os.close(fd)
 
 
-def _kill_and_reap(pid: int) -> None:
+def kill_and_reap(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
