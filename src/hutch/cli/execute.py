@@ -61,9 +61,7 @@ def run(args: argparse.Namespace) -> int:
         env = attach.exec_env(os.environ.get("TERM", "xterm"))
         env["SHELL"] = shell
         return attach.run(paths, ctid, [shell, "-l"], tty=True, env=env, cwd="/root")
-    cmd = list(args.command)
-    if cmd and cmd[0] == "--":
-        cmd = cmd[1:]
+    cmd = _options_after_id(args, list(args.command))
     if not cmd:
         raise UsageError("exec needs a command", hint=f"hutch exec {ctid} -- ps")
     if len(cmd) == 1 and SHELL_CHARS & set(cmd[0]):
@@ -73,6 +71,29 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--env {item!r}: expected KEY=VALUE")
     env = attach.exec_env(os.environ.get("TERM") if args.tty else None, args.env)
     return attach.run(paths, ctid, cmd, tty=args.tty, env=env, cwd=args.cwd)
+
+
+def _options_after_id(args: argparse.Namespace, cmd: list[str]) -> list[str]:
+    """Take exec's own options from the front of the command, as the usage line promises
+    (`hutch exec ID -t -- CMD`); the command starts at `--` or at the first other word."""
+    while cmd:
+        opt, eq, value = cmd[0].partition("=")
+        if cmd[0] == "--":
+            return cmd[1:]
+        if cmd[0] in ("-t", "--tty"):
+            args.tty = True
+            cmd = cmd[1:]
+        elif opt in ("-e", "--env", "--cwd") and (eq or len(cmd) > 1):
+            if not eq:
+                value, cmd = cmd[1], cmd[1:]
+            if opt == "--cwd":
+                args.cwd = value
+            else:
+                args.env = [*args.env, value]
+            cmd = cmd[1:]
+        else:
+            break
+    return cmd
 
 
 def _default_shell(pid: int) -> str:

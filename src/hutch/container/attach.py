@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from hutch.container.nsflags import DEFAULT_PATH, NAMESPACE_FLAGS
 from hutch.container.state import RunState, running_state
-from hutch.errors import StateConflict
+from hutch.errors import NotFound, StateConflict
 from hutch.linux import syscalls as sc
 from hutch.paths import Paths
 
@@ -51,6 +51,8 @@ def exec_env(term: str | None = None, extra: Sequence[str] = ()) -> dict[str, st
 
 def require_running(paths: Paths, ctid: str) -> RunState:
     st = running_state(paths, ctid)
+    if st is None and not paths.ct_config(ctid).is_file():
+        raise NotFound(f"container {ctid} does not exist", hint="see 'hutch list -a'")
     if st is None:
         raise StateConflict(f"container {ctid} is not running", hint=f"hutch start {ctid}")
     return st
@@ -83,7 +85,13 @@ def run(
     env = env if env is not None else exec_env(os.environ.get("TERM") if tty else None)
     parent_sock = child_sock = None
     if tty:
-        import socket  # only here: it costs the plain exec path ~10 ms
+        # socket only here: it costs the plain exec path ~10 ms. The joiner and the command
+        # import the others after chroot into the container, where the host's Python library
+        # is out of reach: load them now, while it is not.
+        import fcntl  # noqa: F401
+        import socket
+        import struct  # noqa: F401
+        import termios  # noqa: F401
 
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     frozen = _is_frozen(st)
@@ -168,9 +176,12 @@ def _joiner(
             except InterruptedError:
                 continue
         if os.WIFSIGNALED(status):
+            # die of the same signal, so the CLI reports 128+N (SIGKILL has no handler to reset)
             termsig = os.WTERMSIG(status)
-            signal.signal(termsig, signal.SIG_DFL)
+            if termsig not in (signal.SIGKILL, signal.SIGSTOP):
+                signal.signal(termsig, signal.SIG_DFL)
             os.kill(os.getpid(), termsig)
+            os._exit(128 + termsig)
         os._exit(os.waitstatus_to_exitcode(status))
     except BaseException as e:
         os.write(2, f"hutch: cannot enter container {st.ctid}: {e}\n".encode())

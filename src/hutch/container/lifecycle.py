@@ -69,8 +69,8 @@ def create(
             templates.install(host.paths, tmpl, staging / "rootfs")
             (staging / "config.toml").write_text(render_new(ctid, values))
             cfg = load(staging / "config.toml", ctid)
-            if cfg.hostname:
-                _write_hostname(staging / "rootfs", cfg.effective_hostname)
+            # always: the template's /etc/hostname must not win over the default (the ID)
+            _write_hostname(staging / "rootfs", cfg.effective_hostname)
             os.rename(staging, ctdir)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)

@@ -35,6 +35,11 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
     if not rootfs.is_dir():
         raise NotFound(f"container {ctid} has no root filesystem at {rootfs}")
     host.ensure_dirs()
+    if cfg.hostname is not None:
+        # a configured host name wins over a live, unsaved `set` (the init reads these files)
+        from hutch.container.hostname import write_hostname_files
+
+        write_hostname_files(str(rootfs), cfg.hostname)
     undo: list = []
     try:
         cg = host.cgroups.create(ctid)

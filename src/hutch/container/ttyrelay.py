@@ -26,7 +26,8 @@ def raw_terminal(fd: int) -> Iterator[bool]:
         return
     saved = termios.tcgetattr(fd)
     try:
-        tty.setraw(fd)
+        # TCSADRAIN, not setraw's default TCSAFLUSH: keep what the user typed ahead
+        tty.setraw(fd, termios.TCSADRAIN)
         yield True
     finally:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
