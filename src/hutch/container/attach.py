@@ -111,7 +111,7 @@ def run(
     if parent_sock is not None:
         from hutch.container.ttyrelay import relay_from_socket
 
-        relay_from_socket(parent_sock)
+        relay_from_socket(parent_sock, pid)
     while True:
         try:
             _, status = os.waitpid(pid, 0)

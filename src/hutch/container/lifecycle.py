@@ -88,7 +88,9 @@ def destroy(host: Host, ctid: str) -> None:
     """Remove a stopped container's directory, rootfs and logs."""
     require(host, ctid)
     with container_lock(host.paths, ctid):
-        if running_state(host.paths, ctid) is not None:
+        # the cgroup too: a lost state file must not let destroy pull the rootfs from under
+        # running processes
+        if running_state(host.paths, ctid) is not None or host.cgroups.find(ctid).pids():
             raise StateConflict(
                 f"container {ctid} is running", hint="stop it first, or use 'destroy --force'"
             )

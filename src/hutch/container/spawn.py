@@ -2,13 +2,14 @@
 
 Runs in hutchd (single-threaded, so fork is safe). The sequence:
 
-    hutchd ──fork──> intermediate: join cgroup, unshare(mnt uts ipc net pid cgroup)
+    hutchd ──fork──> intermediate: unshare(mnt uts ipc net pid)
                          └──fork──> init (PID 1 of the new pid namespace)
-                                     waits for "go", mounts, pivot_root, hostname, lo up,
-                                     console as controlling tty, exec /sbin/init
+                                     mounts, pivot_root, waits for "go", unshare(cgroup),
+                                     hostname, lo up, console as controlling tty, exec init
 
 The intermediate exits at once; hutchd is a child subreaper, so the init becomes its child.
-Between "pid known" and "go" hutchd configures what must be set from outside (network).
+Between "pid known" and "go" hutchd moves the init into its cgroup and configures what must
+be set from outside (network), while the init builds its mounts.
 Errors in the init before exec travel back on a close-on-exec pipe: EOF without a message
 means exec succeeded.
 """
@@ -70,6 +71,9 @@ def spawn(spec: InitSpec, before_go: Callable[[int], None] | None = None) -> int
             msg = _read_all(err_r).decode(errors="replace").strip()
             raise OperationFailed(f"cannot start {spec.ctid}: {msg or 'setup process failed'}")
         init_pid = int(raw)
+        # The init builds its mounts meanwhile: a new process's first cgroup migration
+        # waits for an RCU grace period (~10 ms here), which this overlaps.
+        spec.cgroup.attach(init_pid)
         if before_go is not None:
             before_go(init_pid)
         os.write(go_w, b"1")
@@ -121,8 +125,9 @@ def _fail(err_w: int, stage: str, e: BaseException) -> None:  # pragma: no cover
 def _intermediate(spec: InitSpec, err_w: int, pid_w: int, go_r: int) -> None:  # pragma: no cover
     try:
         signal.set_wakeup_fd(-1)
-        spec.cgroup.attach(0)
-        sc.unshare(NAMESPACE_FLAGS)
+        # every namespace but the cgroup one: that is entered after hutchd has moved the
+        # init into its cgroup (see spawn), so the init's cgroup is its namespace root
+        sc.unshare(NAMESPACE_FLAGS & ~sc.CLONE_NEWCGROUP)
         pid = os.fork()
         if pid == 0:
             os.close(pid_w)
@@ -148,9 +153,6 @@ def _init(spec: InitSpec, err_w: int, go_r: int) -> None:  # pragma: no cover
     stage = "wait"
     try:
         _reset_signals()
-        if os.read(go_r, 1) != b"1":
-            os._exit(1)  # hutchd gave up on this start
-        os.close(go_r)
         stage = "mounts"
         sc.mount(None, "/", None, sc.MS_REC | sc.MS_SLAVE)
         sc.mount(spec.rootfs, spec.rootfs, None, sc.MS_BIND | sc.MS_REC)
@@ -162,6 +164,12 @@ def _init(spec: InitSpec, err_w: int, go_r: int) -> None:  # pragma: no cover
         sc.pivot_root(".", ".")
         sc.umount2(".", sc.MNT_DETACH)
         os.chdir("/")
+        stage = "wait"
+        if os.read(go_r, 1) != b"1":
+            os._exit(1)  # hutchd gave up on this start
+        os.close(go_r)
+        stage = "cgroup namespace"
+        sc.unshare(sc.CLONE_NEWCGROUP)
         stage = "hostname"
         sc.sethostname(spec.hostname)
         stage = "loopback"

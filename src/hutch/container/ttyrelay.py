@@ -41,8 +41,10 @@ def _copy_winsize(src: int, dst: int) -> None:
         pass
 
 
-def relay_from_socket(sock: socket.socket) -> None:
-    """Receive the pty master from the joiner and relay it until the command closes it."""
+def relay_from_socket(sock: socket.socket, joiner: int) -> None:
+    """Receive the pty master from the joiner and relay it until the command closes it
+    (or the joiner exits: a command that failed before opening its terminal never closes
+    one, so the pty alone would never say it is over)."""
     try:
         _, fds, _, _ = socket.recv_fds(sock, 16, 1)
     finally:
@@ -50,13 +52,15 @@ def relay_from_socket(sock: socket.socket) -> None:
     if not fds:
         return  # the joiner failed before it made a pty; it reports why
     master = fds[0]
+    pidfd = os.pidfd_open(joiner)
     try:
-        relay_pty(master)
+        relay_pty(master, pidfd)
     finally:
         os.close(master)
+        os.close(pidfd)
 
 
-def relay_pty(master: int) -> None:
+def relay_pty(master: int, done_fd: int | None = None) -> None:
     stdin, stdout = sys.stdin.fileno(), sys.stdout.fileno()
     interactive = os.isatty(stdin)
     if interactive:
@@ -64,19 +68,22 @@ def relay_pty(master: int) -> None:
         old = signal.signal(signal.SIGWINCH, lambda *_: _copy_winsize(stdin, master))
     try:
         with raw_terminal(stdin):
-            _pump(master, stdin, stdout)
+            _pump(master, stdin, stdout, done_fd)
     finally:
         if interactive:
             signal.signal(signal.SIGWINCH, old)
 
 
-def _pump(master: int, stdin: int, stdout: int) -> None:
-    inputs = [master, stdin]
+def _pump(master: int, stdin: int, stdout: int, done_fd: int | None = None) -> None:
+    inputs = [master, stdin] + ([done_fd] if done_fd is not None else [])
     while True:
         try:
             ready, _, _ = select.select(inputs, [], [])
         except InterruptedError:
             continue
+        if done_fd is not None and done_fd in ready:
+            _drain(master, stdout)
+            return
         if master in ready:
             try:
                 data = os.read(master, 65536)
@@ -95,6 +102,19 @@ def _pump(master: int, stdin: int, stdout: int) -> None:
                 _write_all(master, b"\x04")
                 continue
             _write_all(master, data)
+
+
+def _drain(master: int, stdout: int) -> None:
+    """Copy what the command wrote last. The pty hands data over through a kernel work
+    queue, so wait briefly for stragglers: until EIO (no slave left) or 50 ms of quiet."""
+    while select.select([master], [], [], 0.05)[0]:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            return
+        if not data:
+            return
+        _write_all(stdout, data)
 
 
 def _write_all(fd: int, data: bytes) -> None:
