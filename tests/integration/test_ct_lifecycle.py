@@ -108,3 +108,17 @@ def test_poweroff_inside_stops_the_container(hutch):
     _gone(hutch, ctid, pid)
     time.sleep(0.2)  # and it is not restarted behind our back
     assert hutch.status(ctid) == "stopped"
+
+
+def test_destroy_refuses_while_the_cgroup_has_processes(hutch):
+    # the state file is gone (a crashed host tool, a hand-cleaned /run), the container is not
+    ctid = hutch.running()
+    state = hutch.paths.ct_state(ctid)
+    saved = state.read_bytes()
+    state.unlink()
+    try:
+        err = hutch.fails("destroy", ctid, code=6)
+        assert "is running" in err
+        assert hutch.rootfs(ctid).is_dir()
+    finally:
+        state.write_bytes(saved)

@@ -90,3 +90,17 @@ def test_enter_runs_a_login_shell(hutch, ct, pty_run):
     out = run.output.decode(errors="replace")
     assert "tty.example" in out.replace("hostname; echo", "")
     assert "CWD=/root" in out
+
+
+def test_exec_t_of_a_missing_command_ends_at_once(hutch, ct, pty_run):
+    # the command never opens its terminal: hutch must notice the joiner's exit, not wait
+    # for the pty to close
+    run = pty_run(hutch.argv("exec", "-t", ct, "/no/such/program"))
+    assert run.wait() == 127
+    assert b"command not found" in run.output
+
+
+def test_exec_t_does_not_wait_for_background_children(hutch, ct, pty_run):
+    run = pty_run(hutch.argv("exec", "-t", ct, "sh", "-c", "sleep 30 & echo started"))
+    run.expect(b"started")
+    assert run.wait() == 0
