@@ -115,5 +115,7 @@ def test_exec_joins_the_container_cgroup(hutch, ct):
     out = hutch.ok("exec", ct, "cat", "/proc/self/cgroup").stdout
     # in the container's cgroup namespace its own group is the root
     assert all(line.endswith(":/") for line in out.splitlines()), out
-    host_view = [d for d in hutch.cgroup_dirs(ct) if (d / "cgroup.procs").read_text().split()]
+    # processes sit in the inner group ("ct"), never beside the limits one level up
+    host_view = [d for d in hutch.cgroup_dirs(ct) if (d / "ct/cgroup.procs").read_text().split()]
     assert host_view, "the container's cgroups hold no process"
+    assert all(not (d / "cgroup.procs").read_text().split() for d in hutch.cgroup_dirs(ct))

@@ -95,7 +95,7 @@ def test_reboot_inside_restarts_the_container(hutch):
     assert hutch.status(ctid) == "running"
     assert hutch.ok("exec", ctid, "hostname").stdout == "rebooter.example\n"
     assert len(hutch.cgroup_dirs(ctid)) > 0
-    assert (hutch.cgroup_dirs(ctid)[0] / "cgroup.procs").read_text().split()[0] != str(pid)
+    assert (hutch.cgroup_dirs(ctid)[0] / "ct/cgroup.procs").read_text().split()[0] != str(pid)
     assert new == hutch.json("status", ctid)["pid"]
 
 

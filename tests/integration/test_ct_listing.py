@@ -30,7 +30,7 @@ def test_list_shows_running_ones_in_vzlist_columns(hutch, two):
     _, nproc, status, ip, hostname = rows[up]
     assert (status, ip, hostname) == ("running", "-", "up.example")
     # NPROC is what the kernel counts in the container's cgroup
-    procs = (hutch.cgroup_dirs(up)[0] / "cgroup.procs").read_text().split()
+    procs = (hutch.cgroup_dirs(up)[0] / "ct/cgroup.procs").read_text().split()
     assert int(nproc) == len(procs) >= 2  # init and syslogd at least
 
 

@@ -10,11 +10,17 @@ from pathlib import Path
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
-class Cgroup:
-    """One container's group: its directory in every hierarchy, keyed by hierarchy name.
+INNER = "ct"
 
-    The first directory is the primary one (v2: the unified group; v1: the pids hierarchy),
-    used to list and count the container's processes.
+
+class Cgroup:
+    """One container's groups, one per hierarchy, keyed by hierarchy name.
+
+    Each `dirs` entry is the container's top group (`<subtree>/<ctid>`): limits and
+    accounting live there. The container's processes live one level down, in `ct`, which
+    is also the root of its cgroup namespace, so nothing inside can write its own limits
+    (and an init like systemd can create groups below its root). The first entry is the
+    primary hierarchy (v2: the unified one; v1: pids), used to list processes.
     """
 
     __slots__ = ("dirs",)
@@ -42,46 +48,44 @@ class Cgroup:
         return None
 
     def attach(self, pid: int = 0) -> None:
-        """Move a process (0: the caller) into the group, in every hierarchy."""
+        """Move a process (0: the caller) into the container's inner group, everywhere."""
         data = str(pid).encode()
         for _, path in self.dirs:
-            fd = os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY)
+            fd = os.open(os.path.join(path, INNER, "cgroup.procs"), os.O_WRONLY)
             try:
                 os.write(fd, data)
             finally:
                 os.close(fd)
 
     def pids(self) -> list[int]:
-        try:
-            with open(self.primary / "cgroup.procs") as f:
-                return [int(line) for line in f if line.strip()]
-        except FileNotFoundError:
-            return []
+        """Every process of the container, in whatever group below its top it sits."""
+        out: list[int] = []
+        for dirpath, _dirs, files in os.walk(self.primary):
+            if "cgroup.procs" in files:
+                try:
+                    with open(os.path.join(dirpath, "cgroup.procs")) as f:
+                        out += [int(line) for line in f if line.strip()]
+                except FileNotFoundError:
+                    pass
+        return out
 
     def exists(self) -> bool:
         return self.primary.is_dir()
 
     def remove(self, wait: float = 2.0) -> None:
-        """Remove every directory; idempotent ("already gone" is success).
+        """Remove every directory, deepest first; idempotent ("already gone" is success).
 
         Right after a container's init dies the kernel may still be tearing down its last
         tasks, so rmdir gets EBUSY for a moment: retry for up to `wait` seconds.
         """
         deadline = time.monotonic() + wait
-        for _, path in self.dirs:
-            while True:
-                try:
-                    os.rmdir(path)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError as e:
-                    if e.errno != errno.EBUSY or time.monotonic() > deadline:
-                        raise OSError(e.errno, f"rmdir {path}: {e.strerror}") from None
-                    time.sleep(0.01)
+        for _, top in self.dirs:
+            subdirs = [d for d, _, _ in os.walk(top, topdown=False)]
+            for path in subdirs:
+                _rmdir_retry(path, deadline)
             # the per-host subtree goes with its last container (busy: others still use it)
             try:
-                os.rmdir(os.path.dirname(path))
+                os.rmdir(os.path.dirname(top))
             except OSError:
                 pass
 
@@ -91,6 +95,19 @@ class Cgroup:
     @classmethod
     def from_json(cls, data: list[list[str]]) -> Cgroup:
         return cls(tuple((str(a), str(b)) for a, b in data))
+
+
+def _rmdir_retry(path: str, deadline: float) -> None:
+    while True:
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            if e.errno != errno.EBUSY or time.monotonic() > deadline:
+                raise OSError(e.errno, f"rmdir {path}: {e.strerror}") from None
+            time.sleep(0.01)
 
 
 class CgroupDriver:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hutch.cgroups.base import Cgroup, CgroupDriver, _mkdir
+from hutch.cgroups.base import INNER, Cgroup, CgroupDriver, _mkdir
 
 # The hierarchy listed first is the primary one (processes are counted there).
 _PREFERRED = ("pids", "memory", "cpu", "cpuacct", "cpuset", "blkio", "freezer", "devices")
@@ -47,15 +47,11 @@ class V1Driver(CgroupDriver):
         try:
             for name, mnt in self._hier:
                 top = mnt / self.subtree
-                if _mkdir(top):
-                    created.append(top)
+                for group in (top, top / ctid, top / ctid / INNER):
+                    if _mkdir(group):
+                        created.append(group)
                     if name == "cpuset":
-                        _inherit_cpuset(top)
-                leaf = top / ctid
-                if _mkdir(leaf):
-                    created.append(leaf)
-                if name == "cpuset":
-                    _inherit_cpuset(leaf)
+                        _inherit_cpuset(group)
         except BaseException:
             for path in reversed(created):
                 try:

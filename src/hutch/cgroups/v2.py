@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hutch.cgroups.base import CGROUP_ROOT, Cgroup, CgroupDriver, _mkdir
+from hutch.cgroups.base import CGROUP_ROOT, INNER, Cgroup, CgroupDriver, _mkdir
 
 WANTED = ("cpu", "cpuset", "io", "memory", "pids")
 
@@ -26,14 +26,19 @@ class V2Driver(CgroupDriver):
         top = self.root / self.subtree
         made_top = _mkdir(top)
         try:
+            # controllers flow down: hutch's subtree -> the container's group (limits) ->
+            # its inner group (its cgroup namespace root, where a systemd inside delegates)
             _enable_controllers(top)
             _mkdir(top / ctid)
+            _enable_controllers(top / ctid)
+            _mkdir(top / ctid / INNER)
         except BaseException:
-            if made_top:
-                try:
-                    top.rmdir()
-                except OSError:
-                    pass
+            for group in (top / ctid / INNER, top / ctid, top if made_top else None):
+                if group is not None:
+                    try:
+                        group.rmdir()
+                    except OSError:
+                        pass
             raise
         return self.find(ctid)
 
