@@ -67,7 +67,9 @@ def test_defaults() -> None:
     cfg = ContainerConfig.from_values("101", {})
     assert cfg == ContainerConfig(ctid="101")
     assert cfg.effective_hostname == "101"
-    assert cfg.to_dict() == {
+    core = {k: v for k, v in cfg.to_dict().items() if "." not in k}
+    assert all(v is None for k, v in cfg.to_dict().items() if "." in k)  # resources: unlimited
+    assert core == {
         "ctid": "101",
         "hostname": "101",
         "template": None,
@@ -82,8 +84,10 @@ def test_defaults() -> None:
 
 
 def test_live_keys() -> None:
-    live = {key.name for key in KEYS if key.live}
+    live = {key.name for key in KEYS if key.live and "." not in key.name}
     assert live == {"hostname", "stop_timeout", "onboot", "description"}
+    # every resource limit and beancounter can change on a running container
+    assert all(key.live for key in KEYS if key.name.startswith(("resources.", "ubc.")))
 
 
 def test_with_changes() -> None:

@@ -8,5 +8,7 @@ mapped from the `hutch.errors` class in one place):
     POST /v1/containers/{id}/start
     POST /v1/containers/{id}/stop       {"timeout": seconds, "kill": bool}
     POST /v1/containers/{id}/restart    {"timeout": seconds}
+    POST /v1/containers/{id}/freeze     every task stops (cgroup freezer)
+    POST /v1/containers/{id}/unfreeze
     GET  /v1/containers/{id}/console    Upgrade: hutch-console -> raw byte stream
 """

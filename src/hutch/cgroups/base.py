@@ -7,6 +7,10 @@ import os
 import time
 from pathlib import Path
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hutch.cgroups.limits import Limits
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
@@ -130,6 +134,20 @@ class CgroupDriver:
         return self._create(ctid)
 
     def _create(self, ctid: str) -> Cgroup:
+        raise NotImplementedError
+
+    def apply(self, cg: Cgroup, limits: Limits) -> list[str]:
+        """Set every limit (unset ones back to unlimited); returns warnings for limits the
+        kernel cannot enforce here. Safe on a running container."""
+        raise NotImplementedError
+
+    def freeze(self, cg: Cgroup) -> None:
+        raise NotImplementedError
+
+    def thaw(self, cg: Cgroup) -> None:
+        raise NotImplementedError
+
+    def frozen(self, cg: Cgroup) -> bool:
         raise NotImplementedError
 
     def find(self, ctid: str) -> Cgroup:

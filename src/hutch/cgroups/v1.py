@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hutch.cgroups import cpu, cpuset, freezer, io, memory, pids
 from hutch.cgroups.base import INNER, Cgroup, CgroupDriver, _mkdir
+from hutch.cgroups.limits import Limits
+from hutch.errors import KernelFeatureMissing
+
+_CONTROLLERS = ((memory, "memory"), (cpu, "cpu"), (cpuset, "cpuset"), (pids, "pids"), (io, "blkio"))
 
 # The hierarchy listed first is the primary one (processes are counted there).
 _PREFERRED = ("pids", "memory", "cpu", "cpuacct", "cpuset", "blkio", "freezer", "devices")
@@ -60,6 +65,32 @@ class V1Driver(CgroupDriver):
                     pass
             raise
         return cg
+
+    def apply(self, cg: Cgroup, limits: Limits) -> list[str]:
+        warnings: list[str] = []
+        for module, hierarchy in _CONTROLLERS:
+            group = cg.dir(hierarchy)
+            if group is None:
+                warnings.append(f"the {hierarchy} controller is not mounted: its limits are off")
+                continue
+            module.apply_v1(group, limits, warnings.append)
+        return warnings
+
+    def _freezer(self, cg: Cgroup) -> Path:
+        group = cg.dir("freezer")
+        if group is None:
+            raise KernelFeatureMissing("freeze needs the freezer cgroup controller")
+        return group
+
+    def freeze(self, cg: Cgroup) -> None:
+        freezer.freeze_v1(self._freezer(cg))
+
+    def thaw(self, cg: Cgroup) -> None:
+        freezer.thaw_v1(self._freezer(cg))
+
+    def frozen(self, cg: Cgroup) -> bool:
+        group = cg.dir("freezer")
+        return group is not None and freezer.frozen_v1(group)
 
 
 def _inherit_cpuset(group: Path) -> None:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hutch.cgroups import cpu, cpuset, freezer, io, knobs, memory, pids
 from hutch.cgroups.base import CGROUP_ROOT, INNER, Cgroup, CgroupDriver, _mkdir
+from hutch.cgroups.limits import Limits
+
+_CONTROLLERS = ((memory, "memory"), (cpu, "cpu"), (cpuset, "cpuset"), (pids, "pids"), (io, "io"))
 
 WANTED = ("cpu", "cpuset", "io", "memory", "pids")
 
@@ -41,6 +45,28 @@ class V2Driver(CgroupDriver):
                         pass
             raise
         return self.find(ctid)
+
+    def apply(self, cg: Cgroup, limits: Limits) -> list[str]:
+        warnings: list[str] = []
+        group = cg.primary
+        enabled = set((knobs.read(group, "cgroup.controllers") or "").split())
+        for module, controller in _CONTROLLERS:
+            if controller not in enabled:
+                warnings.append(
+                    f"the {controller} controller is not available to hutch: its limits are off"
+                )
+                continue
+            module.apply_v2(group, limits, warnings.append)
+        return warnings
+
+    def freeze(self, cg: Cgroup) -> None:
+        freezer.freeze_v2(cg.primary)
+
+    def thaw(self, cg: Cgroup) -> None:
+        freezer.thaw_v2(cg.primary)
+
+    def frozen(self, cg: Cgroup) -> bool:
+        return freezer.frozen_v2(cg.primary)
 
 
 def _enable_controllers(group: Path) -> None:

@@ -39,15 +39,28 @@ def run(args: argparse.Namespace) -> int:
         body["timeout"] = args.timeout
     if getattr(args, "kill", False):
         body["kill"] = True
-    verb_ing = {"start": "Starting", "stop": "Stopping", "restart": "Restarting"}[args.verb]
+    verb_ing = {
+        "start": "Starting",
+        "stop": "Stopping",
+        "restart": "Restarting",
+        "freeze": "Freezing",
+        "unfreeze": "Unfreezing",
+    }[args.verb]
     if not args.json:
         print(f"{verb_ing} container {ctid} ...", flush=True)
     result = common.client(args).call("POST", f"/v1/containers/{ctid}/{args.verb}", body)
     if args.json:
         common.print_json(result)
+    elif args.verb in ("freeze", "unfreeze"):
+        print(f"Container {ctid} is {result['status']}")
     elif args.verb == "stop":
         how = "" if result.get("shutdown") == "clean" else " (killed)"
         print(f"Container {ctid} was stopped{how}")
     else:
         print(f"Container {ctid} is running (init pid {result['pid']})")
+    if not args.json:
+        import sys
+
+        for w in result.get("warnings", []) if isinstance(result, dict) else []:
+            print(f"hutch: warning: {w}", file=sys.stderr)
     return 0

@@ -16,6 +16,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "start": ("lifecycle", "start a container"),
     "stop": ("lifecycle", "stop a container (cleanly through its init, then kill)"),
     "restart": ("lifecycle", "stop and start a container"),
+    "freeze": ("lifecycle", "freeze every process of a container (status FROZEN)"),
+    "unfreeze": ("lifecycle", "resume a frozen container"),
     "destroy": ("destroy", "remove a stopped container and its files"),
     "status": ("status", "show whether a container exists and runs"),
     "list": ("listing", "list containers (vzlist layout)"),

@@ -42,5 +42,11 @@ def run(args: argparse.Namespace) -> int:
     if not changes:
         raise UsageError("nothing to set", hint="see 'hutch set --help' for the settings")
     done = apply_settings(h, cfg, changes, args.save)
-    print(f"Container {ctid}: " + ", ".join(done))
+    import sys
+
+    notes = [d for d in done if not d.startswith("warning: ")]
+    print(f"Container {ctid}: " + ", ".join(notes))
+    for w in done:
+        if w.startswith("warning: "):
+            print(f"hutch: {w}", file=sys.stderr)
     return 0

@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 
+from hutch.config.resource_keys import RESOURCES, UBC, ubc_parser
 from hutch.errors import UsageError
 
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations only need it here
@@ -379,6 +380,23 @@ KEYS: tuple[Key, ...] = (
     ),
 )
 
+KEYS += tuple(
+    Key(name=n, flag=f, kind=k, parse=p, check=c, default=None, live=True, help=h)
+    for n, f, k, p, c, h in RESOURCES
+) + tuple(
+    Key(
+        name=f"ubc.{n}",
+        flag=n,
+        kind=f"{u}-pair",
+        parse=ubc_parser(u),
+        check=_checked(ubc_parser(u)),
+        default=None,
+        live=True,
+        help=f"OpenVZ {n.upper()}, barrier:limit in {u}, e.g. --{n} 1000:1100 ({h})",
+    )
+    for n, u, h in UBC
+)
+
 KEY_BY_NAME: Mapping[str, Key] = {key.name: key for key in KEYS}
 KEY_BY_FLAG: Mapping[str, Key] = {key.flag: key for key in KEYS}
 
@@ -408,6 +426,37 @@ class ContainerConfig:
     onboot: bool = False
     description: str = ""
     environment: tuple[str, ...] = ()
+    resources_memory: str | None = None
+    resources_swap: str | None = None
+    resources_cpuunits: int | None = None
+    resources_cpulimit: int | None = None
+    resources_cpus: int | None = None
+    resources_cpuset: str | None = None
+    resources_numproc: str | None = None
+    resources_ioprio: int | None = None
+    resources_iolimit: tuple[str, ...] | None = None
+    resources_iopslimit: tuple[str, ...] | None = None
+    ubc_physpages: str | None = None
+    ubc_swappages: str | None = None
+    ubc_privvmpages: str | None = None
+    ubc_kmemsize: str | None = None
+    ubc_lockedpages: str | None = None
+    ubc_shmpages: str | None = None
+    ubc_vmguarpages: str | None = None
+    ubc_oomguarpages: str | None = None
+    ubc_numfile: str | None = None
+    ubc_numflock: str | None = None
+    ubc_numpty: str | None = None
+    ubc_numsiginfo: str | None = None
+    ubc_numtcpsock: str | None = None
+    ubc_numothersock: str | None = None
+    ubc_tcpsndbuf: str | None = None
+    ubc_tcprcvbuf: str | None = None
+    ubc_othersockbuf: str | None = None
+    ubc_dgramrcvbuf: str | None = None
+    ubc_dcachesize: str | None = None
+    ubc_numiptent: str | None = None
+    ubc_avnumproc: str | None = None
 
     @classmethod
     def from_values(cls, ctid: str, values: Mapping[str, object]) -> ContainerConfig:

@@ -9,7 +9,7 @@ from hutch.config import KEY_BY_NAME, ContainerConfig, save_changes
 from hutch.container.host import Host
 from hutch.container.lock import container_lock
 from hutch.container.state import RunState, running_state
-from hutch.errors import StateConflict
+from hutch.errors import InvalidConfig, StateConflict
 
 
 def _hostname(host: Host, st: RunState, cfg: ContainerConfig) -> None:
@@ -19,11 +19,31 @@ def _hostname(host: Host, st: RunState, cfg: ContainerConfig) -> None:
     write_hostname_files(f"/proc/{st.pid}/root", cfg.effective_hostname)
 
 
-# key -> how to apply it to a running container. Keys that are only read when needed
-# (stop_timeout, onboot, description) take effect by being saved.
-APPLIERS: dict[str, Callable[[Host, RunState, ContainerConfig], None]] = {
-    "hostname": _hostname,
-}
+def _limits(host: Host, st: RunState, cfg: ContainerConfig) -> list[str]:
+    """All resource limits at once, recomputed from the whole new config."""
+    return host.cgroups.apply(st.cgroups, limits_of(cfg))
+
+
+def limits_of(cfg: ContainerConfig):  # -> Limits
+    from hutch.cgroups.limits import from_config
+
+    try:
+        return from_config(cfg)
+    except ValueError as e:  # an IO rule naming a device the host does not have
+        raise InvalidConfig(f"container {cfg.ctid}: {e}") from None
+
+
+Applier = Callable[[Host, RunState, ContainerConfig], "list[str] | None"]
+
+
+def applier(name: str) -> Applier | None:
+    """How a key is applied to a running container. Keys only read when needed
+    (stop_timeout, onboot, description) have none: they take effect by being saved."""
+    if name == "hostname":
+        return _hostname
+    if name.startswith(("resources.", "ubc.")):
+        return _limits
+    return None
 
 
 def apply_settings(
@@ -45,7 +65,7 @@ def apply_settings(
         if st is not None:
             for name in changes:
                 key = KEY_BY_NAME[name]
-                if not save and (not key.live or name not in APPLIERS):
+                if not save and (not key.live or applier(name) is None):
                     raise StateConflict(
                         f"{key.option} cannot be applied to a running container"
                         if not key.live
@@ -54,12 +74,21 @@ def apply_settings(
                         if not key.live
                         else "add --save",
                     )
+        if any(n.startswith(("resources.", "ubc.")) for n in changes):
+            limits_of(new)  # refuse a bad limit before anything changes
         done = []
         if st is not None:
+            applied: set[Applier] = set()
             for name in changes:
-                if name in APPLIERS:
-                    APPLIERS[name](host, st, new)
-                    done.append(f"{name} applied")
+                fn = applier(name)
+                if fn is None or fn in applied:
+                    continue
+                applied.add(fn)
+                for warning in fn(host, st, new) or []:
+                    done.append(f"warning: {warning}")
+            live = [KEY_BY_NAME[n].flag for n in changes if applier(n) is not None]
+            if live:
+                done.insert(0, "applied " + ", ".join(live))
         elif "hostname" in changes:
             from hutch.container.hostname import write_hostname_files
 

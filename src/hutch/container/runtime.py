@@ -16,6 +16,7 @@ from hutch.cgroups.base import Cgroup
 from hutch.config import ContainerConfig, signal_number
 from hutch.container.host import Host
 from hutch.container.initsys import detect_init, poweroff_signal
+from hutch.container.live import limits_of
 from hutch.container.mounts import container_plan
 from hutch.container.spawn import InitSpec, kill_and_reap, spawn
 from hutch.container.state import RunState, proc_starttime
@@ -26,6 +27,7 @@ from hutch.errors import NotFound, OperationFailed, StateConflict
 class Started:
     state: RunState
     console_master: int | None
+    warnings: list[str]
 
 
 def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Started:
@@ -49,6 +51,7 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
                 f"container {ctid} still has processes in its cgroup {cg.primary}",
                 hint="stop it with 'hutch stop --kill'",
             )
+        warnings = host.cgroups.apply(cg, limits_of(cfg))
         master = slave = None
         if with_console:
             master, slave = os.openpty()
@@ -88,7 +91,7 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
             stop_signal=int(stop_sig),
         )
         state.save(host.paths)
-        return Started(state, master)
+        return Started(state, master, warnings)
     except BaseException:
         for fn in reversed(undo):
             try:

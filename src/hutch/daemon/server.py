@@ -35,7 +35,17 @@ async def _restart(sup: Supervisor, ctid: str, body: dict) -> Any:
     return await sup.restart(ctid, body.get("timeout"))
 
 
+async def _freeze(sup: Supervisor, ctid: str, body: dict) -> Any:
+    return await sup.freeze(ctid)
+
+
+async def _unfreeze(sup: Supervisor, ctid: str, body: dict) -> Any:
+    return await sup.unfreeze(ctid)
+
+
 ROUTES: dict[tuple[str, str], Handler] = {
+    ("POST", "freeze"): _freeze,
+    ("POST", "unfreeze"): _unfreeze,
     ("POST", "start"): _start,
     ("POST", "stop"): _stop,
     ("POST", "restart"): _restart,

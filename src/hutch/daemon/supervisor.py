@@ -68,7 +68,9 @@ class Supervisor:
             console = Console(ctid, started.console_master, self.host.paths.ct_console_log(ctid))
         self._track(started.state, os.pidfd_open(started.state.pid), True, console)
         log.info("started %s (init pid %d)", ctid, started.state.pid)
-        return self._describe(ctid)
+        for w in started.warnings:
+            log.warning("%s: %s", ctid, w)
+        return {**self._describe(ctid), "warnings": started.warnings}
 
     def _track(self, st: RunState, pidfd: int, child: bool, console: Console | None) -> None:
         t = Tracked(st, pidfd, child, console)
@@ -140,6 +142,31 @@ class Supervisor:
                     pass
                 await asyncio.wait_for(asyncio.shield(t.exited), KILL_WAIT)
             return {"id": ctid, "status": "stopped", "shutdown": how}
+
+    async def freeze(self, ctid: str) -> dict:
+        async with self._lock(ctid):
+            t = self._running(ctid)
+            if self.host.cgroups.frozen(t.state.cgroups):
+                raise StateConflict(f"container {ctid} is already frozen")
+            self.host.cgroups.freeze(t.state.cgroups)
+            log.info("froze %s", ctid)
+            return {"id": ctid, "status": "frozen"}
+
+    async def unfreeze(self, ctid: str) -> dict:
+        async with self._lock(ctid):
+            t = self._running(ctid)
+            if not self.host.cgroups.frozen(t.state.cgroups):
+                raise StateConflict(f"container {ctid} is not frozen")
+            self.host.cgroups.thaw(t.state.cgroups)
+            log.info("thawed %s", ctid)
+            return {"id": ctid, "status": "running"}
+
+    def _running(self, ctid: str) -> Tracked:
+        lifecycle.require(self.host, ctid)
+        t = self.running.get(ctid)
+        if t is None:
+            raise StateConflict(f"container {ctid} is not running")
+        return t
 
     async def restart(self, ctid: str, timeout: float | None = None) -> dict:
         if ctid in self.running:

@@ -1,0 +1,50 @@
+"""cpuset controller: pin a container to CPUs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from hutch.cgroups import knobs
+from hutch.cgroups.base import INNER
+from hutch.cgroups.limits import Limits
+from hutch.config.units import cpulist_cpus
+
+
+def _cpus(text: str) -> set[int]:
+    return set(cpulist_cpus(text.strip())) if text.strip() else set()
+
+
+def _fmt(cpus: set[int]) -> str:
+    return ",".join(str(c) for c in sorted(cpus))
+
+
+def apply_v1(group: Path, lim: Limits, warn: Callable[[str], None]) -> None:
+    parent = _cpus(knobs.read(group.parent, "cpuset.cpus") or "")
+    want = _cpus(lim.cpuset) if lim.cpuset else parent
+    if not want <= parent:
+        raise_missing(want - parent)
+    # v1 keeps every child within its parent: widen the container's group to old+new, set
+    # the inner group, then narrow the container's group to what is wanted
+    old = _cpus(knobs.read(group, "cpuset.cpus") or "")
+    knobs.write(group, "cpuset.cpus", _fmt(old | want))
+    knobs.write(group / INNER, "cpuset.cpus", _fmt(want))
+    knobs.write(group, "cpuset.cpus", _fmt(want))
+
+
+def apply_v2(group: Path, lim: Limits, warn: Callable[[str], None]) -> None:
+    if not knobs.has(group, "cpuset.cpus"):
+        if lim.cpuset:
+            warn("cpuset not enforced: the cpuset controller is not enabled for hutch")
+        return
+    if lim.cpuset:
+        online = _cpus(knobs.read(Path("/sys/devices/system/cpu"), "online") or "")
+        if online and not _cpus(lim.cpuset) <= online:
+            raise_missing(_cpus(lim.cpuset) - online)
+    knobs.write(group, "cpuset.cpus", lim.cpuset or "")
+
+
+def raise_missing(cpus: set[int]) -> None:
+    from hutch.errors import InvalidConfig
+
+    raise InvalidConfig(f"cpuset: CPU {_fmt(cpus)} is not available on this host")
