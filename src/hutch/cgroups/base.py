@@ -136,6 +136,11 @@ class CgroupDriver:
     def _create(self, ctid: str) -> Cgroup:
         raise NotImplementedError
 
+    def container_mounts(self) -> list[tuple[str, str, str]]:
+        """What to mount under a container's /sys/fs/cgroup, inside its cgroup namespace:
+        (subdirectory, fstype, data); "" is /sys/fs/cgroup itself."""
+        raise NotImplementedError
+
     def apply(self, cg: Cgroup, limits: Limits) -> list[str]:
         """Set every limit (unset ones back to unlimited); returns warnings for limits the
         kernel cannot enforce here. Safe on a running container."""

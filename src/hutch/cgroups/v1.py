@@ -11,13 +11,31 @@ from hutch.errors import KernelFeatureMissing
 
 _CONTROLLERS = ((memory, "memory"), (cpu, "cpu"), (cpuset, "cpuset"), (pids, "pids"), (io, "blkio"))
 
+_CONTROLLER_OPTS = {
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "memory",
+    "devices",
+    "freezer",
+    "net_cls",
+    "blkio",
+    "perf_event",
+    "net_prio",
+    "hugetlb",
+    "pids",
+    "rdma",
+    "misc",
+}
+
 # The hierarchy listed first is the primary one (processes are counted there).
 _PREFERRED = ("pids", "memory", "cpu", "cpuacct", "cpuset", "blkio", "freezer", "devices")
 
 
-def _mounted_hierarchies() -> list[tuple[str, Path]]:
-    """(name, mountpoint) of every v1 hierarchy and of the hybrid cgroup2 one ("unified")."""
-    found: list[tuple[str, Path]] = []
+def _mounted_hierarchies() -> list[tuple[str, Path, str]]:
+    """(name, mountpoint, mount data) of every v1 hierarchy and of the hybrid cgroup2 one
+    ("unified"); the data is what mounts the same hierarchy again ("cpu,cpuacct")."""
+    found: list[tuple[str, Path, str]] = []
     with open("/proc/self/mounts") as f:
         for line in f:
             _src, mnt, fstype, opts, *_ = line.split()
@@ -25,9 +43,14 @@ def _mounted_hierarchies() -> list[tuple[str, Path]]:
                 names = [o for o in opts.split(",") if o in _PREFERRED or o.startswith("name=")]
                 # co-mounted controllers (cpu,cpuacct) share one directory: keep the first name
                 if names:
-                    found.append((names[0], Path(mnt)))
+                    data = ",".join(
+                        o for o in opts.split(",") if o in _CONTROLLER_OPTS or o.startswith("name=")
+                    )
+                    if data.startswith("name="):
+                        data = "none," + data  # a named hierarchy without controllers
+                    found.append((names[0], Path(mnt), data))
             elif fstype == "cgroup2":
-                found.append(("unified", Path(mnt)))
+                found.append(("unified", Path(mnt), ""))
     order = {n: i for i, n in enumerate(_PREFERRED)}
     found.sort(key=lambda h: order.get(h[0], len(order)))
     return found
@@ -38,10 +61,19 @@ class V1Driver(CgroupDriver):
 
     def __init__(self, subtree: str) -> None:
         super().__init__(subtree)
-        self._hier = _mounted_hierarchies()
+        mounted = _mounted_hierarchies()
+        self._hier = [(name, mnt) for name, mnt, _ in mounted]
+        self._mounts = [(mnt.name, data) for _, mnt, data in mounted]
 
     def hierarchies(self) -> list[tuple[str, Path]]:
         return list(self._hier)
+
+    def container_mounts(self) -> list[tuple[str, str, str]]:
+        # a read-only tmpfs holding one mount per hierarchy, as on the host
+        out = [("", "tmpfs", "mode=755,size=64k")]
+        for base, data in self._mounts:
+            out.append((base, "cgroup2", "") if not data else (base, "cgroup", data))
+        return out
 
     def find(self, ctid: str) -> Cgroup:
         return Cgroup(tuple((n, str(m / self.subtree / ctid)) for n, m in self._hier))

@@ -23,6 +23,9 @@ class V2Driver(CgroupDriver):
     def hierarchies(self) -> list[tuple[str, Path]]:
         return [("unified", self.root)]
 
+    def container_mounts(self) -> list[tuple[str, str, str]]:
+        return [("", "cgroup2", "")]
+
     def find(self, ctid: str) -> Cgroup:
         return Cgroup((("unified", str(self.root / self.subtree / ctid)),))
 

@@ -102,6 +102,30 @@ class ReadOnly:
 
 
 @dataclass(frozen=True)
+class RemountReadOnly:
+    """Make a filesystem hutch mounted (and filled) read-only, without a bind on top."""
+
+    target: str
+    data: str | None = None
+
+    def describe(self) -> str:
+        return f"remount /{self.target} ro"
+
+    def execute(self, rootfd: int) -> None:
+        fd = open_in_root(rootfd, self.target)
+        try:
+            sc.mount(
+                None,
+                fd_path(fd),
+                None,
+                sc.MS_REMOUNT | sc.MS_RDONLY | NOSUID_NODEV_NOEXEC,
+                self.data,
+            )
+        finally:
+            os.close(fd)
+
+
+@dataclass(frozen=True)
 class Mask:
     """Hide a path: /dev/null over a file, an empty read-only tmpfs over a directory."""
 
@@ -138,7 +162,7 @@ class Symlink:
         symlink_in_root(rootfd, self.target, self.path)
 
 
-Op = Mount | ReadOnly | Mask | Symlink
+Op = Mount | ReadOnly | RemountReadOnly | Mask | Symlink
 
 
 def container_plan(console: str | None, devices: tuple[str, ...] = DEFAULT_DEVICES) -> list[Op]:
@@ -173,6 +197,23 @@ def container_plan(console: str | None, devices: tuple[str, ...] = DEFAULT_DEVIC
     plan += [Mask(f"proc/{p}") for p in MASKED_PROC_FILES]
     plan += [Mask(p) for p in MASKED_DIRS]
     plan += [ReadOnly(p) for p in READONLY_PATHS]
+    return plan
+
+
+def cgroup_plan(mounts: list[tuple[str, str, str]]) -> list[Op]:
+    """The container's view of its cgroups at /sys/fs/cgroup. Run after the init entered
+    its cgroup namespace, so each hierarchy shows the container's own group as its root."""
+    plan: list[Op] = []
+    for sub, fstype, data in mounts:
+        target = "sys/fs/cgroup" + (f"/{sub}" if sub else "")
+        source = "cgroup" if fstype.startswith("cgroup") else fstype
+        plan.append(
+            Mount(target, fstype, source=source, flags=NOSUID_NODEV_NOEXEC, data=data or None)
+        )
+        if "," in sub:  # co-mounted controllers: cpu and cpuacct lead to cpu,cpuacct
+            plan += [Symlink(f"sys/fs/cgroup/{name}", sub) for name in sub.split(",")]
+    if mounts and mounts[0][1] == "tmpfs":
+        plan.append(RemountReadOnly("sys/fs/cgroup", mounts[0][2]))
     return plan
 
 

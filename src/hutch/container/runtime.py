@@ -17,7 +17,7 @@ from hutch.config import ContainerConfig, signal_number
 from hutch.container.host import Host
 from hutch.container.initsys import detect_init, poweroff_signal
 from hutch.container.live import limits_of
-from hutch.container.mounts import container_plan
+from hutch.container.mounts import cgroup_plan, container_plan
 from hutch.container.spawn import InitSpec, kill_and_reap, spawn
 from hutch.container.state import RunState, proc_starttime
 from hutch.errors import NotFound, OperationFailed, StateConflict
@@ -66,6 +66,7 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
             cgroup=cg,
             console_fd=slave,
             env=tuple(cfg.environment),
+            cgroup_plan=tuple(cgroup_plan(host.cgroups.container_mounts())),
         )
         try:
             pid = spawn(spec)

@@ -41,6 +41,8 @@ class InitSpec:
     cgroup: Cgroup
     console_fd: int | None = None  # pty slave, becomes /dev/console and init's stdio
     env: tuple[str, ...] = field(default=())
+    # mounts that need the cgroup namespace (the container's /sys/fs/cgroup)
+    cgroup_plan: tuple[Op, ...] = field(default=())
 
     def environ(self) -> dict[str, str]:
         env = {"container": "hutch", "PATH": DEFAULT_PATH, "TERM": "linux", "HOME": "/"}
@@ -170,6 +172,11 @@ def _init(spec: InitSpec, err_w: int, go_r: int) -> None:  # pragma: no cover
         os.close(go_r)
         stage = "cgroup namespace"
         sc.unshare(sc.CLONE_NEWCGROUP)
+        if spec.cgroup_plan:
+            stage = "cgroup mounts"
+            rootfd = os.open("/", sc.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            execute_plan(list(spec.cgroup_plan), rootfd)
+            os.close(rootfd)
         stage = "hostname"
         sc.sethostname(spec.hostname)
         stage = "loopback"
