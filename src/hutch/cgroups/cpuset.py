@@ -19,11 +19,25 @@ def _fmt(cpus: set[int]) -> str:
     return ",".join(str(c) for c in sorted(cpus))
 
 
+def check_v1(group: Path, lim: Limits) -> None:
+    """Refuse CPUs the host (hutch's group) lacks: run before any limit is written, so a
+    refused cpuset changes nothing."""
+    parent = _cpus(knobs.read(group.parent, "cpuset.cpus") or "")
+    if lim.cpuset and not _cpus(lim.cpuset) <= parent:
+        raise_missing(_cpus(lim.cpuset) - parent)
+
+
+def check_v2(group: Path, lim: Limits) -> None:
+    if lim.cpuset and knobs.has(group, "cpuset.cpus"):
+        online = _cpus(knobs.read(Path("/sys/devices/system/cpu"), "online") or "")
+        if online and not _cpus(lim.cpuset) <= online:
+            raise_missing(_cpus(lim.cpuset) - online)
+
+
 def apply_v1(group: Path, lim: Limits, warn: Callable[[str], None]) -> None:
+    check_v1(group, lim)
     parent = _cpus(knobs.read(group.parent, "cpuset.cpus") or "")
     want = _cpus(lim.cpuset) if lim.cpuset else parent
-    if not want <= parent:
-        raise_missing(want - parent)
     # v1 keeps every child within its parent: widen the container's group to old+new, set
     # the inner group, then narrow the container's group to what is wanted
     old = _cpus(knobs.read(group, "cpuset.cpus") or "")
@@ -37,10 +51,7 @@ def apply_v2(group: Path, lim: Limits, warn: Callable[[str], None]) -> None:
         if lim.cpuset:
             warn("cpuset not enforced: the cpuset controller is not enabled for hutch")
         return
-    if lim.cpuset:
-        online = _cpus(knobs.read(Path("/sys/devices/system/cpu"), "online") or "")
-        if online and not _cpus(lim.cpuset) <= online:
-            raise_missing(_cpus(lim.cpuset) - online)
+    check_v2(group, lim)
     knobs.write(group, "cpuset.cpus", lim.cpuset or "")
 
 

@@ -60,7 +60,10 @@ def from_config(cfg: ContainerConfig) -> Limits:
         phys_l = pl * page if pl is not None else None
     memory_max = _min(mem_l, phys_l)
     barrier = _min(mem_b, phys_b)
-    memory_high = barrier if barrier is not None and barrier != memory_max else None
+    # a barrier at or above the limit is no soft limit (physpages may cap below --memory's)
+    memory_high = (
+        barrier if barrier is not None and (memory_max is None or barrier < memory_max) else None
+    )
 
     swap = units.size_bytes(cfg.resources_swap) if cfg.resources_swap else None
     if cfg.ubc_swappages:

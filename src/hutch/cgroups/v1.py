@@ -100,6 +100,8 @@ class V1Driver(CgroupDriver):
 
     def apply(self, cg: Cgroup, limits: Limits) -> list[str]:
         warnings: list[str] = []
+        if (group := cg.dir("cpuset")) is not None:
+            cpuset.check_v1(group, limits)  # a refused setting changes nothing
         for module, hierarchy in _CONTROLLERS:
             group = cg.dir(hierarchy)
             if group is None:

@@ -53,6 +53,8 @@ class V2Driver(CgroupDriver):
         warnings: list[str] = []
         group = cg.primary
         enabled = set((knobs.read(group, "cgroup.controllers") or "").split())
+        if "cpuset" in enabled:
+            cpuset.check_v2(group, limits)  # a refused setting changes nothing
         for module, controller in _CONTROLLERS:
             if controller not in enabled:
                 warnings.append(
