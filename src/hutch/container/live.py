@@ -78,14 +78,23 @@ def apply_settings(
             limits_of(new)  # refuse a bad limit before anything changes
         done = []
         if st is not None:
-            applied: set[Applier] = set()
-            for name in changes:
-                fn = applier(name)
-                if fn is None or fn in applied:
-                    continue
-                applied.add(fn)
-                for warning in fn(host, st, new) or []:
-                    done.append(f"warning: {warning}")
+            applied: list[Applier] = []
+            try:
+                for name in changes:
+                    fn = applier(name)
+                    if fn is None or fn in applied:
+                        continue
+                    applied.append(fn)
+                    for warning in fn(host, st, new) or []:
+                        done.append(f"warning: {warning}")
+            except BaseException:
+                # the kernel refused part of it: put back what was applied (best effort)
+                for fn in reversed(applied):
+                    try:
+                        fn(host, st, cfg)
+                    except Exception:  # the first error is the one to report
+                        pass
+                raise
             live = [KEY_BY_NAME[n].flag for n in changes if applier(n) is not None]
             if live:
                 done.insert(0, "applied " + ", ".join(live))
