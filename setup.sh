@@ -25,6 +25,7 @@ DEV_PKGS=(
     lxc              # the peer container manager
     lxc-templates    # lxc-create -t busybox, the like-for-like peer of our busybox template
     iperf3           # network throughput through venet / veth
+    qemu-system-x86  # tools/v2vm: a pure cgroup v2 VM for the v2 driver's tests
 )
 
 VENV=/opt/hutch/venv
@@ -177,11 +178,17 @@ link_commands() {
     [ -x "$LINK_DIR/hutch" ] || die "$VENV/bin/hutch was not installed"
 }
 
+# --dev: kernel + initramfs of the cgroup v2 test VM, cached in /var/cache/hutch-test/v2vm
+prepare_v2vm() {
+    say "preparing the cgroup v2 test VM ..."
+    quietly "$PYTHON" "$CHECKOUT/tools/v2vm/run.py" --prepare
+}
+
 run_tests() {
     local dirs=() dir
     cd "$CHECKOUT"
     # Empty folders do not survive a git clone; ruff fails on a path that is not there.
-    for dir in src tests bench; do
+    for dir in src tests bench tools; do
         [ -d "$dir" ] && dirs+=("$dir")
     done
     say "ruff check ${dirs[*]}"
@@ -201,6 +208,9 @@ main() {
     install_packages
     install_venv
     link_commands
+    if [ "$DEV" -eq 1 ]; then
+        prepare_v2vm
+    fi
     say "done: $LINK_DIR/hutch -> $VENV/bin/hutch"
     if [ "$TEST" -eq 1 ]; then
         run_tests

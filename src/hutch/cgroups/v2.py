@@ -35,6 +35,10 @@ class V2Driver(CgroupDriver):
         try:
             # controllers flow down: hutch's subtree -> the container's group (limits) ->
             # its inner group (its cgroup namespace root, where a systemd inside delegates)
+            if top.parent == self.root:
+                # a host without a systemd that already did it (a plain or minimal v2 host):
+                # the root hands no controllers down until someone enables them
+                _enable_controllers(self.root)
             _enable_controllers(top)
             _mkdir(top / ctid)
             _enable_controllers(top / ctid)

@@ -17,7 +17,14 @@ HEADERS = {
     "uptime": ("UPTIME", ">8"),
     "onboot": ("ONBOOT", "<6"),
     "description": ("DESCRIPTION", "<20"),
+    "cpu": ("CPU", ">9"),
+    "mem": ("MEM", ">7"),
+    "memlimit": ("MEMLIMIT", ">8"),
+    "tasks": ("TASKS", ">5"),
+    "numproc": ("NUMPROC", ">7"),
+    "io": ("IO", ">7"),
 }
+SIZES = ("mem", "memlimit", "io")  # bytes, shown as 12.3M (JSON keeps the numbers)
 DEFAULT = ("ctid", "nproc", "status", "ip", "hostname")
 
 
@@ -44,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"unknown column {c!r}", hint="columns: " + ",".join(HEADERS))
     paths = common.paths(args)
     wanted = [common.valid_id(c) for c in args.ctids] or list_ids(Host(paths))
-    rows = [describe(paths, c, require=bool(args.ctids)) for c in wanted]
+    rows = [describe(paths, c, require=bool(args.ctids), columns=cols) for c in wanted]
     if args.stopped:
         rows = [r for r in rows if r["status"] == "stopped"]
     elif not (args.all or args.ctids):
@@ -56,14 +63,20 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_header:
         lines.append(" ".join(format(HEADERS[c][0], HEADERS[c][1]) for c in cols))
     for r in rows:
-        lines.append(" ".join(format(_cell(r.get(c)), HEADERS[c][1]) for c in cols))
+        lines.append(" ".join(format(_cell(r.get(c), c), HEADERS[c][1]) for c in cols))
     print("\n".join(line.rstrip() for line in lines))
     return 0
 
 
-def _cell(value: object) -> str:
+def _cell(value: object, column: str = "") -> str:
     if value is None:
         return "-"
+    if column in SIZES and isinstance(value, int):
+        from hutch.cli.stats import human_size
+
+        return human_size(value)
+    if column == "cpu" and isinstance(value, float):
+        return f"{value:.2f}"
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value)

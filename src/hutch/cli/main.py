@@ -21,6 +21,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "destroy": ("destroy", "remove a stopped container and its files"),
     "status": ("status", "show whether a container exists and runs"),
     "list": ("listing", "list containers (vzlist layout)"),
+    "stats": ("stats", "show CPU, memory, tasks and block IO of running containers"),
+    "beancounters": ("beancounters", "show resource usage and limits (OpenVZ user_beancounters)"),
     "exec": ("execute", "run a command inside a running container"),
     "enter": ("execute", "open a shell inside a running container"),
     "console": ("console", "attach to a container's console (Ctrl-a q detaches)"),

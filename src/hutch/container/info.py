@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from typing import Any
 
 from hutch.config import load
@@ -10,6 +11,8 @@ from hutch.container.state import RunState
 from hutch.errors import NotFound, StateConflict
 from hutch.paths import Paths
 
+# columns read from the cgroup counters, only when asked for (`list -o`)
+ACCOUNTING = ("cpu", "mem", "memlimit", "tasks", "numproc", "io")
 COLUMNS = (
     "ctid",
     "nproc",
@@ -21,6 +24,7 @@ COLUMNS = (
     "uptime",
     "onboot",
     "description",
+    *ACCOUNTING,
 )
 
 
@@ -34,7 +38,29 @@ def _frozen(st: RunState) -> bool:
     return _is_frozen(st)
 
 
-def describe(paths: Paths, ctid: str, require: bool = False) -> dict[str, Any]:
+def _accounting(st: RunState, nproc: int) -> dict[str, Any]:
+    """The `list -o` columns read from the cgroup counters (only when asked for)."""
+    from hutch.cgroups.accounting import read_cgroup
+
+    c = read_cgroup(st.cgroups)
+    io = None
+    if c.io_read_bytes is not None or c.io_write_bytes is not None:
+        io = (c.io_read_bytes or 0) + (c.io_write_bytes or 0)
+    return {
+        "cpu": None if c.cpu_usec is None else round(c.cpu_usec / 1e6, 2),
+        "mem": c.memory,
+        "memlimit": c.memory_limit,
+        "tasks": nproc if c.pids is None else c.pids,
+        "numproc": c.pids_limit,
+        "io": io,
+    }
+
+
+def describe(
+    paths: Paths, ctid: str, require: bool = False, columns: Collection[str] = ()
+) -> dict[str, Any]:
+    """What `status` and `list` show. The accounting columns (`ACCOUNTING`) are read only
+    when `columns` asks for one of them."""
     cfg_path = paths.ct_config(ctid)
     if not cfg_path.is_file():
         if require:
@@ -66,4 +92,6 @@ def describe(paths: Paths, ctid: str, require: bool = False) -> dict[str, Any]:
         info["nproc"] = _nproc(st)
         info["pid"] = st.pid
         info["uptime"] = round(time.time() - st.started_at, 1)
+        if any(c in ACCOUNTING for c in columns):
+            info.update(_accounting(st, info["nproc"]))
     return info
