@@ -97,6 +97,10 @@ class Paths:
     def ct_state(self, ctid: str) -> Path:
         return self.run / "containers" / f"{ctid}.json"
 
+    def ct_maxheld(self, ctid: str) -> Path:
+        """Peak values hutch keeps itself for beancounters without a kernel peak."""
+        return self.run / "containers" / f"{ctid}.maxheld.json"
+
     def ct_lock(self, ctid: str) -> Path:
         return self.run / "locks" / f"{ctid}.lock"
 

@@ -103,6 +103,11 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(e), e.exit_code)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `hutch list | head`: the reader left; say nothing more (not even at exit's flush)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except PermissionError as e:
         if os.geteuid() != 0:
             return _fail(f"{e.strerror}: {e.filename or ''} (hutch needs root)", 1)

@@ -241,7 +241,7 @@ def to_json(containers: list[tuple[str, list[Beancounter]]]) -> dict[str, dict[s
 
 def maxheld_path(paths: Paths, ctid: str) -> Path:
     """Where the maxheld values hutch keeps live: next to the runtime state, gone on stop."""
-    return paths.run / "containers" / f"{ctid}.maxheld.json"
+    return paths.ct_maxheld(ctid)
 
 
 def remove_maxheld(paths: Paths, ctid: str) -> None:

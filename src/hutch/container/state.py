@@ -88,10 +88,12 @@ class RunState:
 
     @staticmethod
     def remove(paths: Paths, ctid: str) -> None:
-        try:
-            os.unlink(paths.ct_state(ctid))
-        except FileNotFoundError:
-            pass
+        """The state of a run, and what was kept alongside it (peak values), goes with it."""
+        for path in (paths.ct_state(ctid), paths.ct_maxheld(ctid)):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
 
 
 def running_state(paths: Paths, ctid: str) -> RunState | None:
