@@ -64,13 +64,23 @@ def views(
     hcmd = hutch.argv("list", "")[0]
     lxc_info = [["lxc-info", "-P", str(lxc.base), "-n", n] for n in x_names]
     return {
-        f"stats, all {len(h_names)} containers": ([[hcmd, *hroot, "stats", "--json"]], lxc_info),
+        f"stats --sample 0, all {len(h_names)}": (
+            [[hcmd, *hroot, "stats", "--sample", "0", "--json"]],
+            lxc_info,
+        ),
+        f"stats (CPU% over 0.5 s), all {len(h_names)}": (
+            [[hcmd, *hroot, "stats", "--json"]],
+            lxc_info,
+        ),
         f"beancounters, all {len(h_names)}": ([[hcmd, *hroot, "beancounters", "--json"]], lxc_info),
         f"list with counters, all {len(h_names)}": (
             [[hcmd, *hroot, "list", "-o", "ctid,status,tasks,mem,cpu"]],
             [["lxc-ls", "-P", str(lxc.base), "-f"]],
         ),
-        "stats, one container": ([[hcmd, *hroot, "stats", h_names[0], "--json"]], lxc_info[:1]),
+        "stats --sample 0, one container": (
+            [[hcmd, *hroot, "stats", "--sample", "0", h_names[0], "--json"]],
+            lxc_info[:1],
+        ),
     }
 
 

@@ -48,6 +48,14 @@ def add_arguments(p: argparse.ArgumentParser, verb: str) -> None:
         metavar="SECONDS",
         help="redraw every SECONDS (default 1) until Ctrl-C, with rates over the interval",
     )
+    p.add_argument(
+        "--sample",
+        type=float,
+        default=SAMPLE,
+        metavar="SECONDS",
+        help=f"how long to measure CPU%% over (default {SAMPLE}); 0 reads the counters once "
+        "and leaves CPU%% out (for scripts that poll)",
+    )
     common.add_json(p)
 
 
@@ -182,10 +190,13 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             pass
         return 0
+    if args.sample < 0:
+        raise UsageError("--sample needs 0 or more seconds")
     states = running_states(paths, ctids)
-    first = {st.ctid: _sample(st, full=False) for st in states}
-    if states:
-        time.sleep(SAMPLE)  # one sleep for every container
+    first: dict[str, _Sample | None] = {st.ctid: None for st in states}
+    if states and args.sample > 0:
+        first = {st.ctid: _sample(st, full=False) for st in states}
+        time.sleep(args.sample)  # one sleep for every container
     rows = [_row(st, first[st.ctid], _sample(st, full=True), rates=False) for st in states]
     if args.json:
         common.print_json(rows)
