@@ -68,7 +68,9 @@ def test_defaults() -> None:
     assert cfg == ContainerConfig(ctid="101")
     assert cfg.effective_hostname == "101"
     core = {k: v for k, v in cfg.to_dict().items() if "." not in k}
-    assert all(v is None for k, v in cfg.to_dict().items() if "." in k)  # resources: unlimited
+    # resources: unlimited; network: a private namespace with loopback only
+    assert all(v is None for k, v in cfg.to_dict().items() if k.startswith(("resources.", "ubc.")))
+    assert cfg.network_mode == "private" and cfg.network_netif == ()
     assert core == {
         "ctid": "101",
         "hostname": "101",
@@ -341,10 +343,12 @@ def test_key_errors_inside_tables() -> None:
 
 
 def test_unknown_table() -> None:
-    with pytest.raises(InvalidConfig, match=r"^x:3: network: unknown table$"):
+    with pytest.raises(InvalidConfig, match=r"^x:3: networks: unknown table"):
+        validate_text('onboot = true\n\n[networks]\nmode = "venet"\n', "x")
+    with pytest.raises(InvalidConfig, match=r"^x:2: networks: unknown table"):
+        validate_text('onboot = true\nnetworks.mode = "venet"\n', "x")
+    with pytest.raises(InvalidConfig, match=r"^x:4: network.mode: "):
         validate_text('onboot = true\n\n[network]\nmode = "venet"\n', "x")
-    with pytest.raises(InvalidConfig, match=r"^x:2: network: unknown table$"):
-        validate_text('onboot = true\nnetwork.mode = "venet"\n', "x")
     with pytest.raises(InvalidConfig, match=r"^x:2: net: unknown table$"):
         validate_text("onboot = true\n[net]\n", "x")
     with pytest.raises(InvalidConfig, match=r"^x:1: a: unknown table$"):

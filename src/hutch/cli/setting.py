@@ -13,6 +13,22 @@ def add_arguments(p: argparse.ArgumentParser, verb: str) -> None:
     common.add_id(p)
     for key in KEYS:
         p.add_argument(key.option, dest=f"key_{key.attr}", metavar="VALUE", help=key.help)
+        if key.add_flag:
+            p.add_argument(
+                f"--{key.add_flag}",
+                dest=f"add_{key.attr}",
+                action="append",
+                metavar="ITEM",
+                help=f"add one item to {key.option} (repeatable)",
+            )
+        if key.del_flag:
+            p.add_argument(
+                f"--{key.del_flag}",
+                dest=f"del_{key.attr}",
+                action="append",
+                metavar="ITEM",
+                help=f"remove one item of {key.option} ('all': every one)",
+            )
     p.add_argument(
         "--save",
         action="store_true",
@@ -39,6 +55,24 @@ def run(args: argparse.Namespace) -> int:
         raw = getattr(args, f"key_{key.attr}")
         if raw is not None:
             changes[key.name] = key.from_cli(raw)
+        adds = getattr(args, f"add_{key.attr}", None) or []
+        dels = getattr(args, f"del_{key.attr}", None) or []
+        if adds or dels:
+            items = list(changes.get(key.name, cfg.get(key.name)) or ())
+            for item in dels:
+                kept = [i for i in items if not _names(i, item)] if item != "all" else []
+                if len(kept) == len(items) and item != "all":
+                    raise UsageError(f"--{key.del_flag} {item}: no such item in {key.option}")
+                items = kept
+            for item in adds:
+                for new in key.from_cli(item):
+                    if any(_same(new, old) for old in items):
+                        raise UsageError(f"--{key.add_flag} {item}: already there")
+                    items.append(new)
+            try:
+                changes[key.name] = key.check(items)  # the whole list, checked as in a file
+            except ValueError as e:
+                raise UsageError(f"{key.option}: {e}") from None
     if not changes:
         raise UsageError("nothing to set", hint="see 'hutch set --help' for the settings")
     done = apply_settings(h, cfg, changes, args.save)
@@ -50,3 +84,21 @@ def run(args: argparse.Namespace) -> int:
         if w.startswith("warning: "):
             print(f"hutch: {w}", file=sys.stderr)
     return 0
+
+
+def _names(item: str, token: str) -> bool:
+    """Does a --*_del token name this list item? An address, an interface (its ifname=), a
+    host NIC, or a forward (whole, or PROTO:HOSTPORT)."""
+    if item == token:
+        return True
+    if item.startswith(f"ifname={token},") or item == f"ifname={token}":
+        return True
+    return item.startswith(f"{token}:")
+
+
+def _same(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    if a.startswith("ifname="):
+        return a.split(",")[0] == b.split(",")[0]
+    return False

@@ -20,6 +20,14 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 
+from hutch.config.netspec import (
+    parse_addresses,
+    parse_domains,
+    parse_forwards,
+    parse_ifnames,
+    parse_mode,
+    parse_netifs,
+)
 from hutch.config.resource_keys import RESOURCES, UBC, ubc_parser
 from hutch.errors import UsageError
 
@@ -277,6 +285,9 @@ class Key:
     default: Any
     live: bool  # can be applied to a running container
     help: str  # one line, with an example
+    # list keys edited item by item, as vzctl's --ipadd/--ipdel: the flags without dashes
+    add_flag: str | None = None
+    del_flag: str | None = None
 
     @property
     def attr(self) -> str:
@@ -397,6 +408,88 @@ KEYS += tuple(
     for n, u, h in UBC
 )
 
+KEYS += (
+    Key(
+        name="network.mode",
+        flag="network",
+        kind="str",
+        parse=parse_mode,
+        check=_checked(parse_mode),
+        default="private",
+        live=False,
+        help="private (own network namespace) or host (share the host's), e.g. --network host",
+    ),
+    Key(
+        name="network.ip_address",
+        flag="ip-address",
+        kind="list[str]",
+        parse=parse_addresses,
+        check=parse_addresses,
+        default=(),
+        live=True,
+        help="venet addresses (routed, /32 and /128), e.g. --ipadd 198.18.1.10 (repeatable)",
+        add_flag="ipadd",
+        del_flag="ipdel",
+    ),
+    Key(
+        name="network.nameserver",
+        flag="nameserver",
+        kind="list[str]",
+        parse=parse_addresses,
+        check=parse_addresses,
+        default=(),
+        live=True,
+        help="DNS servers for /etc/resolv.conf, e.g. --nameserver 198.18.0.1",
+    ),
+    Key(
+        name="network.searchdomain",
+        flag="searchdomain",
+        kind="list[str]",
+        parse=parse_domains,
+        check=parse_domains,
+        default=(),
+        live=True,
+        help="search domains for /etc/resolv.conf, e.g. --searchdomain example.com",
+    ),
+    Key(
+        name="network.netif",
+        flag="netif",
+        kind="list[str]",
+        parse=parse_netifs,
+        check=parse_netifs,
+        default=(),
+        live=True,
+        help="interfaces, e.g. --netif_add ifname=eth0,bridge=br0,ip=198.18.0.2/24 or "
+        "vzctl's eth1,MAC,HOST_IFNAME,HOST_MAC,BRIDGE; --netif_del eth1",
+        add_flag="netif_add",
+        del_flag="netif_del",
+    ),
+    Key(
+        name="network.netdev",
+        flag="netdev",
+        kind="list[str]",
+        parse=parse_ifnames,
+        check=parse_ifnames,
+        default=(),
+        live=True,
+        help="host NICs given to the container (phys), e.g. --netdev_add eth1",
+        add_flag="netdev_add",
+        del_flag="netdev_del",
+    ),
+    Key(
+        name="network.forward",
+        flag="forward",
+        kind="list[str]",
+        parse=parse_forwards,
+        check=parse_forwards,
+        default=(),
+        live=True,
+        help="host port -> container port, e.g. --forward_add tcp:8080:80",
+        add_flag="forward_add",
+        del_flag="forward_del",
+    ),
+)
+
 KEY_BY_NAME: Mapping[str, Key] = {key.name: key for key in KEYS}
 KEY_BY_FLAG: Mapping[str, Key] = {key.flag: key for key in KEYS}
 
@@ -457,6 +550,13 @@ class ContainerConfig:
     ubc_dcachesize: str | None = None
     ubc_numiptent: str | None = None
     ubc_avnumproc: str | None = None
+    network_mode: str = "private"
+    network_ip_address: tuple[str, ...] = ()
+    network_nameserver: tuple[str, ...] = ()
+    network_searchdomain: tuple[str, ...] = ()
+    network_netif: tuple[str, ...] = ()
+    network_netdev: tuple[str, ...] = ()
+    network_forward: tuple[str, ...] = ()
 
     @classmethod
     def from_values(cls, ctid: str, values: Mapping[str, object]) -> ContainerConfig:

@@ -12,14 +12,14 @@ from hutch.container.state import RunState, running_state
 from hutch.errors import InvalidConfig, StateConflict
 
 
-def _hostname(host: Host, st: RunState, cfg: ContainerConfig) -> None:
+def _hostname(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfig) -> None:
     from hutch.container.hostname import set_live_hostname, write_hostname_files
 
     set_live_hostname(st.pid, cfg.effective_hostname)
     write_hostname_files(f"/proc/{st.pid}/root", cfg.effective_hostname)
 
 
-def _limits(host: Host, st: RunState, cfg: ContainerConfig) -> list[str]:
+def _limits(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfig) -> list[str]:
     """All resource limits at once, recomputed from the whole new config."""
     return host.cgroups.apply(st.cgroups, limits_of(cfg))
 
@@ -33,7 +33,26 @@ def limits_of(cfg: ContainerConfig):  # -> Limits
         raise InvalidConfig(f"container {cfg.ctid}: {e}") from None
 
 
-Applier = Callable[[Host, RunState, ContainerConfig], "list[str] | None"]
+Applier = Callable[[Host, RunState, ContainerConfig, ContainerConfig], "list[str] | None"]
+
+
+def _network(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfig) -> None:
+    """Interfaces, venet addresses, DNS: made to match the new config in place."""
+    from hutch.linux.worker import run_in_worker
+    from hutch.network import setup as netsetup
+    from hutch.network.plan import network_plan
+    from hutch.network.resolv import write_resolv_conf
+
+    write_resolv_conf(f"/proc/{st.pid}/root", cfg)
+    root = str(host.paths.root)
+    before, after = network_plan(old, root), network_plan(cfg, root)
+    if before == after:
+        return
+    if old.network_mode != "private":
+        raise StateConflict(f"container {cfg.ctid} shares the host's network: nothing to set")
+    empty: dict = {"host_ifs": [], "proxies": [], "bridges": [], "netdevs": []}
+    st.net = run_in_worker(netsetup.reconcile, before, after, st.pid, st.net or empty)
+    st.save(host.paths)
 
 
 def applier(name: str) -> Applier | None:
@@ -43,6 +62,8 @@ def applier(name: str) -> Applier | None:
         return _hostname
     if name.startswith(("resources.", "ubc.")):
         return _limits
+    if name.startswith("network.") and name != "network.mode":
+        return _network
     return None
 
 
@@ -85,13 +106,13 @@ def apply_settings(
                     if fn is None or fn in applied:
                         continue
                     applied.append(fn)
-                    for warning in fn(host, st, new) or []:
+                    for warning in fn(host, st, new, cfg) or []:
                         done.append(f"warning: {warning}")
             except BaseException:
                 # the kernel refused part of it: put back what was applied (best effort)
                 for fn in reversed(applied):
                     try:
-                        fn(host, st, cfg)
+                        fn(host, st, cfg, new)
                     except Exception:  # the first error is the one to report
                         pass
                 raise

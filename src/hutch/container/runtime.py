@@ -18,9 +18,15 @@ from hutch.container.host import Host
 from hutch.container.initsys import detect_init, poweroff_signal
 from hutch.container.live import limits_of
 from hutch.container.mounts import cgroup_plan, container_plan
+from hutch.container.nsflags import NAMESPACE_FLAGS
 from hutch.container.spawn import InitSpec, kill_and_reap, spawn
 from hutch.container.state import RunState, proc_starttime
 from hutch.errors import NotFound, OperationFailed, StateConflict
+from hutch.linux import syscalls as sc
+from hutch.linux.worker import run_in_worker
+from hutch.network import setup as netsetup
+from hutch.network.plan import has_network, network_plan
+from hutch.network.resolv import write_resolv_conf
 
 
 @dataclass
@@ -52,6 +58,17 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
                 hint="stop it with 'hutch stop --kill'",
             )
         warnings = host.cgroups.apply(cg, limits_of(cfg))
+        plan = network_plan(cfg, str(host.paths.root))
+        write_resolv_conf(str(rootfs), cfg)
+        net_record: dict = {}
+
+        def before_go(init_pid: int) -> None:
+            # interfaces go in after the namespaces exist and before the init runs
+            if has_network(plan):
+                import pyroute2.iproute  # noqa: F401 - once here, not in every worker
+
+                net_record.update(run_in_worker(netsetup.start, plan, init_pid))
+
         master = slave = None
         if with_console:
             master, slave = os.openpty()
@@ -67,13 +84,22 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
             console_fd=slave,
             env=tuple(cfg.environment),
             cgroup_plan=tuple(cgroup_plan(host.cgroups.container_mounts())),
+            namespaces=NAMESPACE_FLAGS
+            if cfg.network_mode == "private"
+            else NAMESPACE_FLAGS & ~sc.CLONE_NEWNET,
         )
         try:
-            pid = spawn(spec)
+            pid = spawn(spec, before_go)
+        except BaseException:
+            if net_record:  # the namespace died with the init; what the host holds has not
+                run_in_worker(netsetup.stop, net_record, None)
+            raise
         finally:
             if slave is not None:
                 os.close(slave)
         undo.append(lambda: kill_and_reap(pid))
+        if net_record:
+            undo.append(lambda: run_in_worker(netsetup.stop, net_record, None))
         starttime = proc_starttime(pid)
         if starttime is None:
             raise OperationFailed(f"container {ctid}: init exited right after it started")
@@ -90,6 +116,7 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
             console=master is not None,
             init=cfg.init[0],
             stop_signal=int(stop_sig),
+            net=net_record,
         )
         state.save(host.paths)
         return Started(state, master, warnings)
@@ -102,8 +129,14 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
         raise
 
 
-def cleanup(host: Host, ctid: str, cgroup: Cgroup) -> None:
-    """After the init is gone: kill stragglers, remove the cgroup and the state file."""
+def cleanup(
+    host: Host, ctid: str, cgroup: Cgroup, net: dict | None = None, netns: str | None = None
+) -> None:
+    """After the init is gone: kill stragglers, give back host NICs and remove what the
+    host side of the network holds (`netns`: the container's network namespace, kept
+    alive by hutchd so NICs can be handed back), the cgroup and the state file."""
+    if net:
+        run_in_worker(netsetup.stop, net, netns)
     for _ in range(100):
         pids = cgroup.pids()
         if not pids:

@@ -43,6 +43,7 @@ class InitSpec:
     env: tuple[str, ...] = field(default=())
     # mounts that need the cgroup namespace (the container's /sys/fs/cgroup)
     cgroup_plan: tuple[Op, ...] = field(default=())
+    namespaces: int = NAMESPACE_FLAGS  # without CLONE_NEWNET: the host's network
 
     def environ(self) -> dict[str, str]:
         env = {"container": "hutch", "PATH": DEFAULT_PATH, "TERM": "linux", "HOME": "/"}
@@ -129,7 +130,7 @@ def _intermediate(spec: InitSpec, err_w: int, pid_w: int, go_r: int) -> None:  #
         signal.set_wakeup_fd(-1)
         # every namespace but the cgroup one: that is entered after hutchd has moved the
         # init into its cgroup (see spawn), so the init's cgroup is its namespace root
-        sc.unshare(NAMESPACE_FLAGS & ~sc.CLONE_NEWCGROUP)
+        sc.unshare(spec.namespaces & ~sc.CLONE_NEWCGROUP)
         pid = os.fork()
         if pid == 0:
             os.close(pid_w)

@@ -34,7 +34,17 @@ class RunState:
     """What /run/hutch/containers/ID.json holds (a plain class: the CLI reads it on every
     exec and list, and dataclasses cost ~20 ms of import)."""
 
-    FIELDS = ("ctid", "pid", "starttime", "started_at", "cgroup", "console", "init", "stop_signal")
+    FIELDS = (
+        "ctid",
+        "pid",
+        "starttime",
+        "started_at",
+        "cgroup",
+        "console",
+        "init",
+        "stop_signal",
+        "net",
+    )
 
     def __init__(
         self,
@@ -46,6 +56,7 @@ class RunState:
         console: bool = False,
         init: str = "",
         stop_signal: int = 0,
+        net: dict | None = None,
     ) -> None:
         self.ctid = ctid
         self.pid = pid
@@ -55,6 +66,7 @@ class RunState:
         self.console = console
         self.init = init
         self.stop_signal = stop_signal
+        self.net = net or {}  # what network teardown needs (hutch.network.setup)
 
     def to_dict(self) -> dict:
         return {name: getattr(self, name) for name in self.FIELDS}

@@ -32,6 +32,7 @@ class Tracked:
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
     stopping: bool = False
+    netns_fd: int = -1
 
 
 class Supervisor:
@@ -74,6 +75,12 @@ class Supervisor:
 
     def _track(self, st: RunState, pidfd: int, child: bool, console: Console | None) -> None:
         t = Tracked(st, pidfd, child, console)
+        # Hold the container's network namespace: once the init is gone it would vanish at
+        # once, and a host NIC lent to the container must be handed back first.
+        try:
+            t.netns_fd = os.open(f"/proc/{st.pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            t.netns_fd = -1
         self.running[st.ctid] = t
         self._loop.add_reader(pidfd, self._on_exit, st.ctid)
 
@@ -100,9 +107,15 @@ class Supervisor:
         if t.console is not None:
             t.console.close()
         try:
-            cleanup(self.host, ctid, t.state.cgroups)
-        except OSError as e:
+            netns = f"/proc/self/fd/{t.netns_fd}" if t.netns_fd >= 0 else None
+            # `hutch set` may have changed the network since the start: the file knows
+            saved = RunState.load(self.host.paths, ctid)
+            net = saved.net if saved is not None and saved.pid == t.state.pid else t.state.net
+            cleanup(self.host, ctid, t.state.cgroups, net, netns)
+        except Exception as e:
             log.error("cleanup of %s: %s", ctid, e)
+        if t.netns_fd >= 0:
+            os.close(t.netns_fd)
         how = "reboot" if reboot else "stopped"
         log.info("%s: init exited (%s): %s", ctid, _status_text(status), how)
         if not t.exited.done():
@@ -178,6 +191,8 @@ class Supervisor:
         for t in list(self.running.values()):
             self._loop.remove_reader(t.pidfd)
             os.close(t.pidfd)
+            if t.netns_fd >= 0:
+                os.close(t.netns_fd)
             if t.console is not None:
                 t.console.close()
         self.running.clear()
@@ -204,7 +219,7 @@ class Supervisor:
                 os.close(pidfd)
             log.info("%s stopped while hutchd was away: cleaning up", st.ctid)
             try:
-                cleanup(self.host, st.ctid, st.cgroups)
+                cleanup(self.host, st.ctid, st.cgroups, st.net)
             except OSError as e:
                 log.error("cleanup of %s: %s", st.ctid, e)
 
