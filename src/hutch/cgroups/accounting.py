@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 
 from hutch.cgroups.base import Cgroup
+from hutch.cgroups.knobs import parse_flat_keyed
 
 # v1 shows "no limit" as the largest page-aligned long (9223372036854771712), v2 as "max"
 _V1_UNLIMITED = 1 << 62
@@ -162,16 +163,7 @@ def _limit_v1(path: str) -> int | None:
 def _keyed(path: str) -> dict[str, int] | None:
     """`key value` lines (memory.stat, cpu.stat, *.events); None if the file is missing."""
     text = _text(path)
-    if text is None:
-        return None
-    out: dict[str, int] = {}
-    for line in text.splitlines():
-        key, _, value = line.partition(" ")
-        try:
-            out[key] = int(value)
-        except ValueError:
-            continue
-    return out
+    return None if text is None else parse_flat_keyed(text)
 
 
 def _get(table: dict[str, int] | None, *keys: str) -> int | None:

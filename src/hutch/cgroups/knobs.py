@@ -46,8 +46,12 @@ def read_int(group: Path, knob: str) -> int | None:
 
 def flat_keyed(group: Path, knob: str) -> dict[str, int]:
     """`key value` lines (memory.stat, cpu.stat, pids.events, ...) as a dict."""
+    return parse_flat_keyed(read(group, knob) or "")
+
+
+def parse_flat_keyed(text: str) -> dict[str, int]:
     out: dict[str, int] = {}
-    for line in (read(group, knob) or "").splitlines():
+    for line in text.splitlines():
         key, _, value = line.partition(" ")
         try:
             out[key] = int(value)

@@ -8,6 +8,8 @@ the rootfs by the kernel (see hutch.linux.rootpath): a planted symlink cannot re
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from hutch.linux import syscalls as sc
@@ -36,6 +38,21 @@ MASKED_PROC_FILES = (
 )
 MASKED_DIRS = ("proc/acpi", "proc/scsi", "sys/firmware")
 READONLY_PATHS = ("proc/sys", "proc/bus", "proc/fs", "proc/irq")
+
+
+@contextmanager
+def _existing(rootfd: int, target: str) -> Iterator[int | None]:
+    """An O_PATH fd of a path inside the root, or None where it does not exist (masks and
+    read-only binds of paths a kernel may not have, such as /proc/kcore)."""
+    try:
+        fd = open_in_root(rootfd, target)
+    except FileNotFoundError:
+        yield None
+        return
+    try:
+        yield fd
+    finally:
+        os.close(fd)
 
 
 def _remount_bind(rootfd: int, target: str, flags: int) -> None:
@@ -90,14 +107,10 @@ class ReadOnly:
         return f"read-only /{self.target}"
 
     def execute(self, rootfd: int) -> None:
-        try:
-            fd = open_in_root(rootfd, self.target)
-        except FileNotFoundError:
-            return
-        try:
+        with _existing(rootfd, self.target) as fd:
+            if fd is None:
+                return
             sc.mount(fd_path(fd), fd_path(fd), None, sc.MS_BIND | sc.MS_REC)
-        finally:
-            os.close(fd)
         _remount_bind(rootfd, self.target, sc.MS_RDONLY | NOSUID_NODEV_NOEXEC)
 
 
@@ -135,19 +148,15 @@ class Mask:
         return f"mask /{self.target}"
 
     def execute(self, rootfd: int) -> None:
-        try:
-            fd = open_in_root(rootfd, self.target)
-        except FileNotFoundError:
-            return
-        try:
+        with _existing(rootfd, self.target) as fd:
+            if fd is None:
+                return
             if os.path.isdir(fd_path(fd)):
                 sc.mount(
                     "tmpfs", fd_path(fd), "tmpfs", sc.MS_RDONLY | NOSUID_NODEV_NOEXEC, "mode=555"
                 )
             else:
                 sc.mount("/dev/null", fd_path(fd), None, sc.MS_BIND)
-        finally:
-            os.close(fd)
 
 
 @dataclass(frozen=True)
