@@ -37,8 +37,10 @@ Applier = Callable[[Host, RunState, ContainerConfig, ContainerConfig], "list[str
 
 
 def _network(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfig) -> None:
-    """Interfaces, venet addresses, DNS: made to match the new config in place."""
+    """Interfaces, venet addresses, DNS, NAT and port forwards: made to match the new
+    config in place."""
     from hutch.linux.worker import run_in_worker
+    from hutch.network import nat
     from hutch.network import setup as netsetup
     from hutch.network.plan import network_plan
     from hutch.network.resolv import write_resolv_conf
@@ -46,12 +48,16 @@ def _network(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfi
     write_resolv_conf(f"/proc/{st.pid}/root", cfg)
     root = str(host.paths.root)
     before, after = network_plan(old, root), network_plan(cfg, root)
-    if before == after:
+    nat_changed = nat.rules_for(old) != nat.rules_for(cfg)
+    if before == after and not nat_changed:
         return
-    if old.network_mode != "private":
-        raise StateConflict(f"container {cfg.ctid} shares the host's network: nothing to set")
-    empty: dict = {"host_ifs": [], "proxies": [], "bridges": [], "netdevs": []}
-    st.net = run_in_worker(netsetup.reconcile, before, after, st.pid, st.net or empty)
+    if before != after:
+        if old.network_mode != "private":
+            raise StateConflict(f"container {cfg.ctid} shares the host's network: nothing to set")
+        empty: dict = {"host_ifs": [], "proxies": [], "bridges": [], "netdevs": []}
+        st.net = run_in_worker(netsetup.reconcile, before, after, st.pid, st.net or empty)
+    if nat_changed:
+        st.net = nat.apply(host.paths, cfg, st.net or {})
     st.save(host.paths)
 
 

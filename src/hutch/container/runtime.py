@@ -21,9 +21,10 @@ from hutch.container.mounts import cgroup_plan, container_plan
 from hutch.container.nsflags import NAMESPACE_FLAGS
 from hutch.container.spawn import InitSpec, kill_and_reap, spawn
 from hutch.container.state import RunState, proc_starttime
-from hutch.errors import NotFound, OperationFailed, StateConflict
+from hutch.errors import HutchError, NotFound, OperationFailed, StateConflict
 from hutch.linux import syscalls as sc
 from hutch.linux.worker import run_in_worker
+from hutch.network import nat
 from hutch.network import setup as netsetup
 from hutch.network.plan import has_network, network_plan
 from hutch.network.resolv import write_resolv_conf
@@ -59,6 +60,7 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
             )
         warnings = host.cgroups.apply(cg, limits_of(cfg))
         plan = network_plan(cfg, str(host.paths.root))
+        nat_rules = nat.rules_for(cfg)  # a bad forward refuses the start before it begins
         write_resolv_conf(str(rootfs), cfg)
         net_record: dict = {}
 
@@ -68,6 +70,8 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
                 import pyroute2.iproute  # noqa: F401 - once here, not in every worker
 
                 net_record.update(run_in_worker(netsetup.start, plan, init_pid))
+            if nat_rules:  # in the host's namespace: hutchd's own
+                nat.apply(host.paths, cfg, net_record)
 
         master = slave = None
         if with_console:
@@ -91,6 +95,8 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
         try:
             pid = spawn(spec, before_go)
         except BaseException:
+            if net_record.get("nft"):
+                _drop_nat(host, ctid)
             if net_record:  # the namespace died with the init; what the host holds has not
                 run_in_worker(netsetup.stop, net_record, None)
             raise
@@ -100,6 +106,8 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
         undo.append(lambda: kill_and_reap(pid))
         if net_record:
             undo.append(lambda: run_in_worker(netsetup.stop, net_record, None))
+        if net_record.get("nft"):
+            undo.append(lambda: _drop_nat(host, ctid))
         starttime = proc_starttime(pid)
         if starttime is None:
             raise OperationFailed(f"container {ctid}: init exited right after it started")
@@ -129,6 +137,15 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
         raise
 
 
+def _drop_nat(host: Host, ctid: str) -> None:
+    """Rolling back a start: best effort, the error that caused the rollback is the one to
+    report (a rule left behind is replaced at the next start)."""
+    try:
+        nat.remove(host.paths, ctid)
+    except (HutchError, OSError):
+        pass
+
+
 def cleanup(
     host: Host, ctid: str, cgroup: Cgroup, net: dict | None = None, netns: str | None = None
 ) -> None:
@@ -149,3 +166,5 @@ def cleanup(
         time.sleep(0.01)
     cgroup.remove()
     RunState.remove(host.paths, ctid)
+    if net and net.get("nft"):  # last: a failure here leaves no cgroup or state behind
+        nat.remove(host.paths, ctid)

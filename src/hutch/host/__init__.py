@@ -1,0 +1,1 @@
+"""What this host offers hutch: kernel features, probed for real (`hutch checkconfig`)."""

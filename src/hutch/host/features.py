@@ -1,0 +1,240 @@
+"""Probe the kernel for what containers need, the way lxc-checkconfig lists it — but by trying
+(a namespace is unshared, a veth is created in a throwaway network namespace) rather than by
+reading a kernel config that may not be there.
+
+Each check is (section, name, status, detail): status "enabled", "missing" or "optional"
+(missing, and hutch works without it: the detail says what is lost).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+
+from hutch.linux import syscalls as sc
+
+
+@dataclass(frozen=True)
+class Check:
+    section: str
+    name: str
+    status: str  # enabled | missing | optional
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "section": self.section,
+            "name": self.name,
+            "status": self.status,
+            "detail": self.detail,
+        }
+
+
+def _in_child(fn) -> bool:  # type: ignore[no-untyped-def]
+    """Run a probe in a forked child (namespaces and devices die with it)."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        try:
+            os._exit(0 if fn() else 1)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
+def _unshare(flag: int) -> bool:
+    def probe() -> bool:
+        sc.unshare(flag)
+        return True
+
+    return _in_child(probe)
+
+
+NAMESPACES = (
+    ("Mount namespace", sc.CLONE_NEWNS),
+    ("Utsname namespace", sc.CLONE_NEWUTS),
+    ("Ipc namespace", sc.CLONE_NEWIPC),
+    ("Pid namespace", sc.CLONE_NEWPID),
+    ("Network namespace", sc.CLONE_NEWNET),
+    ("Cgroup namespace", sc.CLONE_NEWCGROUP),
+    ("User namespace", sc.CLONE_NEWUSER),
+)
+
+
+def namespaces() -> list[Check]:
+    return [
+        Check("Namespaces", name, "enabled" if _unshare(flag) else "missing")
+        for name, flag in NAMESPACES
+    ]
+
+
+def _filesystems() -> set[str]:
+    try:
+        with open("/proc/filesystems") as f:
+            return {line.split()[-1] for line in f if line.strip()}
+    except OSError:
+        return set()
+
+
+def filesystems() -> list[Check]:
+    fs = _filesystems()
+    out = [
+        Check(
+            "Filesystems", "Multiple /dev/pts instances", "enabled" if "devpts" in fs else "missing"
+        )
+    ]
+    for name, why in (
+        ("overlay", "overlay backend and fast clones"),
+        ("ext4", "image backend with disk quota"),
+        ("btrfs", "btrfs snapshots"),
+    ):
+        out.append(
+            Check(
+                "Filesystems",
+                name,
+                "enabled" if name in fs else "optional",
+                "" if name in fs else f"no {why}",
+            )
+        )
+    return out
+
+
+def cgroups() -> list[Check]:
+    from hutch.cgroups.base import CGROUP_ROOT
+
+    out: list[Check] = []
+    if (CGROUP_ROOT / "cgroup.controllers").exists():
+        ctrls = set((CGROUP_ROOT / "cgroup.controllers").read_text().split())
+        out.append(Check("Control groups", "cgroup v2 (unified)", "enabled"))
+    else:
+        ctrls = set()
+        with open("/proc/self/mounts") as f:
+            for line in f:
+                parts = line.split()
+                if parts[2] == "cgroup":
+                    ctrls |= set(parts[3].split(","))
+        out.append(Check("Control groups", "cgroup v1 (hybrid)", "enabled" if ctrls else "missing"))
+    for c, name in (
+        ("memory", "Cgroup memory controller"),
+        ("cpu", "Cgroup cpu controller"),
+        ("cpuset", "Cgroup cpuset"),
+        ("pids", "Cgroup pids controller"),
+        ("freezer", "Cgroup freezer"),
+        ("devices", "Cgroup device"),
+    ):
+        if c in ("freezer", "devices") and (CGROUP_ROOT / "cgroup.controllers").exists():
+            continue  # v2: freezing is built in, devices go through eBPF
+        out.append(Check("Control groups", name, "enabled" if c in ctrls else "missing"))
+    io = "io" if (CGROUP_ROOT / "cgroup.controllers").exists() else "blkio"
+    out.append(
+        Check(
+            "Control groups",
+            "Cgroup block IO",
+            "enabled" if io in ctrls else "optional",
+            "" if io in ctrls else "no --ioprio / --iolimit",
+        )
+    )
+    return out
+
+
+def _link_probe(kind: str) -> bool:
+    def probe() -> bool:
+        sc.unshare(sc.CLONE_NEWNET)
+        from pyroute2 import IPRoute
+
+        with IPRoute() as ip:
+            if kind == "veth":
+                ip.link("add", ifname="p0", kind="veth", peer={"ifname": "p1"})
+            elif kind == "bridge":
+                ip.link("add", ifname="b0", kind="bridge")
+            else:
+                ip.link("add", ifname="b0", kind="bridge")
+                parent = ip.link_lookup(ifname="b0")[0]
+                extra = {"vlan_id": 5} if kind == "vlan" else {}
+                ip.link("add", ifname="x0", kind=kind, link=parent, **extra)
+        return True
+
+    return _in_child(probe)
+
+
+def network() -> list[Check]:
+    import pyroute2.iproute  # noqa: F401 - once here rather than in every probe child
+
+    out = []
+    for kind, name, why in (
+        ("veth", "Veth pair device", "veth and venet"),
+        ("bridge", "Bridge", "veth on bridges"),
+        ("macvlan", "Macvlan", "macvlan interfaces"),
+        ("vlan", "Vlan (8021q)", "vlan interfaces"),
+        ("ipvlan", "Ipvlan", "nothing hutch uses yet"),
+    ):
+        ok = _link_probe(kind)
+        required = kind in ("veth", "bridge")
+        out.append(
+            Check(
+                "Network",
+                name,
+                "enabled" if ok else ("missing" if required else "optional"),
+                "" if ok else f"no {why}",
+            )
+        )
+    nft = shutil.which("nft")
+    out.append(
+        Check(
+            "Network",
+            "nftables (nft)",
+            "enabled" if nft else "optional",
+            "" if nft else "no NAT or port forwards (apt-get install nftables)",
+        )
+    )
+    return out
+
+
+def misc() -> list[Check]:
+    out = []
+    out.append(Check("Misc", "openat2 (RESOLVE_IN_ROOT)", "enabled" if _openat2() else "missing"))
+    out.append(Check("Misc", "pidfd", "enabled" if _pidfd() else "missing"))
+    seccomp = _proc_status_field("Seccomp") is not None
+    out.append(Check("Misc", "Seccomp", "enabled" if seccomp else "optional"))
+    caps = os.path.exists("/proc/sys/kernel/cap_last_cap")
+    out.append(Check("Misc", "File capabilities", "enabled" if caps else "missing"))
+    criu = shutil.which("criu")
+    out.append(
+        Check(
+            "Checkpoint",
+            "CRIU",
+            "enabled" if criu else "optional",
+            criu or "no checkpoint/restore or live migration (apt-get install criu)",
+        )
+    )
+    return out
+
+
+def _openat2() -> bool:
+    try:
+        fd = sc.openat2(-100, "/", sc.O_PATH, 0, sc.RESOLVE_IN_ROOT)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+def _pidfd() -> bool:
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+        return True
+    except OSError:
+        return False
+
+
+def _proc_status_field(name: str) -> str | None:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(name + ":"):
+                return line.split(":", 1)[1].strip()
+    return None
+
+
+def check_all() -> list[Check]:
+    return [*namespaces(), *cgroups(), *network(), *filesystems(), *misc()]
