@@ -40,9 +40,8 @@ def add_arguments(p: argparse.ArgumentParser, verb: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hutch.container.host import Host
-    from hutch.container.info import describe
-    from hutch.container.lifecycle import list_ids
+    from hutch.container.info import container_ids, describe
+    from hutch.container.state import running_state
     from hutch.errors import UsageError
 
     cols = tuple(c.strip() for c in args.output.split(",")) if args.output else DEFAULT
@@ -50,7 +49,10 @@ def run(args: argparse.Namespace) -> int:
         if c not in HEADERS:
             raise UsageError(f"unknown column {c!r}", hint="columns: " + ",".join(HEADERS))
     paths = common.paths(args)
-    wanted = [common.valid_id(c) for c in args.ctids] or list_ids(Host(paths))
+    wanted = [common.valid_id(c) for c in args.ctids] or container_ids(paths)
+    if not (args.all or args.stopped or args.ctids):
+        # the default view: running ones only, and those need no config.toml parsing
+        wanted = [c for c in wanted if running_state(paths, c) is not None]
     rows = [describe(paths, c, require=bool(args.ctids), columns=cols) for c in wanted]
     if args.stopped:
         rows = [r for r in rows if r["status"] == "stopped"]

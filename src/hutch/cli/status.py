@@ -16,7 +16,13 @@ def run(args: argparse.Namespace) -> int:
     from hutch.container.info import describe
 
     ctid = common.valid_id(args.ctid)
-    info = describe(common.paths(args), ctid, require=True)
+    # the plain line needs no config; --json shows everything
+    info = describe(
+        common.paths(args),
+        ctid,
+        require=True,
+        columns=() if args.json else ("ctid", "status", "pid"),
+    )
     if args.json:
         common.print_json(info)
     else:

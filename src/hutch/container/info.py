@@ -6,7 +6,6 @@ import time
 from collections.abc import Collection
 from typing import Any
 
-from hutch.config import load
 from hutch.container.state import RunState
 from hutch.errors import NotFound, StateConflict
 from hutch.paths import Paths
@@ -56,42 +55,87 @@ def _accounting(st: RunState, nproc: int) -> dict[str, Any]:
     }
 
 
+CONFIG_COLUMNS = ("template", "onboot", "description")
+
+
+def container_ids(paths: Paths) -> list[str]:
+    """Every container of this root, numbers first (in order), then names."""
+    import os
+
+    from hutch.ids import sort_key
+
+    try:
+        names = os.listdir(paths.containers)
+    except FileNotFoundError:
+        return []
+    return sorted(
+        (n for n in names if (paths.containers / n / "config.toml").is_file()), key=sort_key
+    )
+
+
 def describe(
     paths: Paths, ctid: str, require: bool = False, columns: Collection[str] = ()
 ) -> dict[str, Any]:
-    """What `status` and `list` show. The accounting columns (`ACCOUNTING`) are read only
-    when `columns` asks for one of them."""
+    """What `status` and `list` show. For a running container the host name and addresses
+    come from its run state; config.toml is read only for a stopped one or when a config
+    column is asked for (`columns` empty: every column). The accounting columns
+    (`ACCOUNTING`) are read only when asked for."""
     cfg_path = paths.ct_config(ctid)
     if not cfg_path.is_file():
         if require:
             raise NotFound(f"container {ctid} does not exist", hint="see 'hutch list -a'")
         return {"ctid": ctid, "status": "deleted"}
-    try:
-        cfg = load(cfg_path, ctid)
-        hostname, template = cfg.effective_hostname, cfg.template
-        onboot, description = cfg.onboot, cfg.description
-    except (NotFound, StateConflict):
-        raise
-    except Exception as e:  # a broken config must not break `list` for every container
-        hostname, template, onboot, description = "-", "-", False, f"bad config: {e}"
+    st = RunState.load(paths, ctid)
+    alive = st is not None and st.alive()
     info: dict[str, Any] = {
         "ctid": ctid,
-        "hostname": hostname,
-        "template": template or "-",
-        "ip": "-",
-        "onboot": onboot,
-        "description": description,
         "status": "stopped",
         "nproc": 0,
         "pid": None,
         "uptime": None,
     }
-    st = RunState.load(paths, ctid)
-    if st is not None and st.alive():
+    if (
+        not alive
+        or not columns
+        or any(c in CONFIG_COLUMNS for c in columns)
+        or not (st and st.hostname)
+    ):
+        info.update(_from_config(paths, ctid))
+    if st is not None and alive:
+        if st.hostname:
+            info["hostname"] = st.hostname
+            info["ips"] = list(st.ips)
         info["status"] = "frozen" if _frozen(st) else "running"
         info["nproc"] = _nproc(st)
         info["pid"] = st.pid
         info["uptime"] = round(time.time() - st.started_at, 1)
         if any(c in ACCOUNTING for c in columns):
             info.update(_accounting(st, info["nproc"]))
+    info["ip"] = info["ips"][0] if info.get("ips") else "-"
     return info
+
+
+def _from_config(paths: Paths, ctid: str) -> dict[str, Any]:
+    from hutch.config import load
+
+    try:
+        cfg = load(paths.ct_config(ctid), ctid)
+    except (NotFound, StateConflict):
+        raise
+    except Exception as e:  # a broken config must not break `list` for every container
+        return {
+            "hostname": "-",
+            "template": "-",
+            "onboot": False,
+            "ips": [],
+            "description": f"bad config: {e}",
+        }
+    from hutch.network.plan import addresses
+
+    return {
+        "hostname": cfg.effective_hostname,
+        "template": cfg.template or "-",
+        "onboot": cfg.onboot,
+        "description": cfg.description,
+        "ips": addresses(cfg),
+    }

@@ -27,14 +27,9 @@ def require(host: Host, ctid: str) -> ContainerConfig:
 
 
 def list_ids(host: Host) -> list[str]:
-    try:
-        names = os.listdir(host.paths.containers)
-    except FileNotFoundError:
-        return []
-    return sorted(
-        (n for n in names if (host.paths.containers / n / "config.toml").is_file()),
-        key=ids.sort_key,
-    )
+    from hutch.container.info import container_ids
+
+    return container_ids(host.paths)
 
 
 def create(

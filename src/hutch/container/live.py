@@ -17,6 +17,8 @@ def _hostname(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConf
 
     set_live_hostname(st.pid, cfg.effective_hostname)
     write_hostname_files(f"/proc/{st.pid}/root", cfg.effective_hostname)
+    st.hostname = cfg.effective_hostname
+    st.save(host.paths)
 
 
 def _limits(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfig) -> list[str]:
@@ -42,7 +44,7 @@ def _network(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfi
     from hutch.linux.worker import run_in_worker
     from hutch.network import nat
     from hutch.network import setup as netsetup
-    from hutch.network.plan import network_plan
+    from hutch.network.plan import addresses, network_plan
     from hutch.network.resolv import write_resolv_conf
 
     write_resolv_conf(f"/proc/{st.pid}/root", cfg)
@@ -58,6 +60,7 @@ def _network(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfi
         st.net = run_in_worker(netsetup.reconcile, before, after, st.pid, st.net or empty)
     if nat_changed:
         st.net = nat.apply(host.paths, cfg, st.net or {})
+    st.ips = addresses(cfg)
     st.save(host.paths)
 
 

@@ -26,7 +26,7 @@ from hutch.linux import syscalls as sc
 from hutch.linux.worker import run_in_worker
 from hutch.network import nat
 from hutch.network import setup as netsetup
-from hutch.network.plan import has_network, network_plan
+from hutch.network.plan import addresses, has_network, network_plan
 from hutch.network.resolv import write_resolv_conf
 
 
@@ -125,6 +125,8 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
             init=cfg.init[0],
             stop_signal=int(stop_sig),
             net=net_record,
+            hostname=cfg.effective_hostname,
+            ips=addresses(cfg),
         )
         state.save(host.paths)
         return Started(state, master, warnings)

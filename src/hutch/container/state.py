@@ -44,6 +44,8 @@ class RunState:
         "init",
         "stop_signal",
         "net",
+        "hostname",
+        "ips",
     )
 
     def __init__(
@@ -57,6 +59,8 @@ class RunState:
         init: str = "",
         stop_signal: int = 0,
         net: dict | None = None,
+        hostname: str = "",
+        ips: list[str] | None = None,
     ) -> None:
         self.ctid = ctid
         self.pid = pid
@@ -67,6 +71,9 @@ class RunState:
         self.init = init
         self.stop_signal = stop_signal
         self.net = net or {}  # what network teardown needs (hutch.network.setup)
+        # what `list` shows of a running container, so it need not parse config.toml
+        self.hostname = hostname
+        self.ips = ips or []
 
     def to_dict(self) -> dict:
         return {name: getattr(self, name) for name in self.FIELDS}

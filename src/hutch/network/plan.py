@@ -41,3 +41,11 @@ def network_plan(cfg: ContainerConfig, root: str) -> dict[str, Any]:
 
 def has_network(plan: dict[str, Any]) -> bool:
     return bool(plan["netifs"] or plan["venet"] or plan["netdevs"])
+
+
+def addresses(cfg: ContainerConfig) -> list[str]:
+    """The container's addresses as `list` shows them: venet first (as vzlist), then netifs."""
+    out = list(cfg.network_ip_address)
+    for text in cfg.network_netif:
+        out += [ip.split("/")[0] for ip in parse_netif(text).ip]
+    return out
