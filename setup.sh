@@ -19,6 +19,7 @@ RUNTIME_PKGS=(
     nftables         # NAT and port forwards
     e2fsprogs        # mkfs.ext4 for image-file rootfs with a disk quota
     debootstrap      # Debian templates (probed lazily, but cheap to have)
+    zstd             # .tar.zst OS templates (hutch.storage.extract)
 )
 # --dev: peers that bench/ measures hutch against, side by side.
 DEV_PKGS=(

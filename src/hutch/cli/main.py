@@ -28,6 +28,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "console": ("console", "attach to a container's console (Ctrl-a q detaches)"),
     "set": ("setting", "change a container's settings, live; --save keeps them"),
     "config": ("showconfig", "show a container's effective configuration"),
+    "template": ("template", "list, import and remove OS templates (the template cache)"),
     "checkconfig": ("checkconfig", "check the kernel features containers need"),
 }
 ALIASES = {"ls": "list", "rm": "destroy", "attach": "exec"}

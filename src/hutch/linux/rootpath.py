@@ -14,15 +14,25 @@ from hutch.linux.syscalls import (
     O_PATH,
     RESOLVE_IN_ROOT,
     RESOLVE_NO_MAGICLINKS,
+    RESOLVE_NO_SYMLINKS,
+    RESOLVE_NO_XDEV,
     openat2,
 )
 
 _IN_ROOT = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS
+_NO_SYMLINKS = _IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV
 
 
 def open_in_root(rootfd: int, path: str, flags: int = O_PATH, mode: int = 0) -> int:
     """Open `path` (absolute or relative) inside the root held by `rootfd`."""
     return openat2(rootfd, path.lstrip("/") or ".", flags, mode, _IN_ROOT)
+
+
+def open_no_symlinks(rootfd: int, path: str, flags: int = O_PATH | os.O_DIRECTORY) -> int:
+    """Open `path` inside the root following no symlink at all, not even in the last
+    component, and crossing no mount (ELOOP, EXDEV). For trees hutch is still building, such
+    as a template being unpacked, where any symlink on the way was planted by the archive."""
+    return openat2(rootfd, path.lstrip("/") or ".", flags | os.O_NOFOLLOW, 0, _NO_SYMLINKS)
 
 
 def _split(path: str) -> tuple[str, str]:

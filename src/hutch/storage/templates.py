@@ -1,28 +1,35 @@
-"""OS templates: the built-in `busybox` one (built locally) and, later, the tarball cache."""
+"""OS templates: the built-in `busybox` one (built locally) and the tarball cache."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from hutch.errors import NotFound
 from hutch.paths import Paths
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hutch.storage.extract import Progress
 
 BUILTIN = ("busybox",)
 DEFAULT_TEMPLATE = "busybox"
 
 
 def available(paths: Paths) -> list[str]:
-    return list(BUILTIN)
+    from hutch.storage.cache import list_templates
+
+    return [t.name for t in list_templates(paths)]
 
 
-def install(paths: Paths, name: str, dest: Path) -> None:
-    """Unpack template `name` into `dest` (which must not exist yet)."""
+def install(paths: Paths, name: str, dest: Path, progress: Progress | None = None) -> None:
+    """Unpack template `name` into `dest` (which must not exist yet).
+
+    `busybox` is built from the host's busybox; any other name comes from the template cache
+    (`hutch.storage.cache`); an unknown one is NotFound, listing the available ones."""
     if name == "busybox":
         from hutch.storage.busybox import build_busybox_rootfs
 
         build_busybox_rootfs(dest)
         return
-    raise NotFound(
-        f"unknown template {name!r}",
-        hint="available: " + ", ".join(available(paths)),
-    )
+    from hutch.storage.cache import install as install_cached
+
+    install_cached(paths, name, dest, progress=progress)
