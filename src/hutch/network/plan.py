@@ -30,13 +30,20 @@ def network_plan(cfg: ContainerConfig, root: str) -> dict[str, Any]:
             }
         )
     venet = None
+    venet_host = host_name("vn", cfg.ctid, None, root)
     if cfg.network_ip_address:
         venet = {
-            "host": host_name("vn", cfg.ctid, None, root),
+            "host": venet_host,
             "mac": stable_mac(root, cfg.ctid, "venet0"),
             "addresses": list(cfg.network_ip_address),
         }
-    return {"ctid": cfg.ctid, "netifs": netifs, "venet": venet, "netdevs": list(cfg.network_netdev)}
+    return {
+        "ctid": cfg.ctid,
+        "netifs": netifs,
+        "venet": venet,
+        "venet_host": venet_host,  # the host end's name, also when a live change made it
+        "netdevs": list(cfg.network_netdev),
+    }
 
 
 def has_network(plan: dict[str, Any]) -> bool:

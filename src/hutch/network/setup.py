@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Callable
 from typing import Any
 
+from hutch.errors import AlreadyExists, HutchError, NotFound, OperationFailed
 from hutch.linux import syscalls as sc
 
 IFF_NOARP = 0x80
@@ -47,14 +49,47 @@ def _exists(ip: Any, name: str) -> bool:
     return bool(ip.link_lookup(ifname=name))
 
 
+def _host_idx(ip: Any, name: str, what: str) -> int:
+    found = ip.link_lookup(ifname=name)
+    if not found:
+        raise NotFound(f"{what}: the host has no network interface {name}")
+    return int(found[0])
+
+
+def _translated(what: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """fn(*args); a refusal of the kernel (netlink error, OSError) becomes an
+    OperationFailed naming `what` and the reason, so a person reads one clear line."""
+    from pyroute2 import NetlinkError
+
+    try:
+        return fn(*args)
+    except HutchError:
+        raise
+    except NetlinkError as e:
+        reason = os.strerror(e.code) if isinstance(e.code, int) and e.code > 0 else str(e)
+        raise OperationFailed(f"{what}: {reason}") from None
+    except OSError as e:
+        raise OperationFailed(f"{what}: {e.strerror or e}") from None
+
+
 # -- start -------------------------------------------------------------------------------
 
 
 def start(plan: dict[str, Any], pid: int) -> dict[str, Any]:
     """Worker body: host side, then container side. Returns what teardown needs."""
+    return _translated(f"network of container {plan['ctid']}", _start, plan, pid)
+
+
+def _start(plan: dict[str, Any], pid: int) -> dict[str, Any]:
     from pyroute2 import IPRoute
 
-    record: dict[str, Any] = {"host_ifs": [], "proxies": [], "bridges": [], "netdevs": []}
+    record: dict[str, Any] = {
+        "host_ifs": [],
+        "proxies": [],
+        "bridges": [],
+        "netdevs": [],
+        "specs": {n["ifname"]: n for n in plan["netifs"]},  # what runs, for live changes
+    }
     host_fd = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
         with IPRoute() as ip:
@@ -86,7 +121,7 @@ def _host_side(ip: Any, plan: dict[str, Any], pid: int, record: dict[str, Any]) 
                 "add",
                 ifname=n["ifname"],
                 kind="macvlan",
-                link=_idx(ip, n["link"]),
+                link=_host_idx(ip, n["link"], f"{n['ifname']}: link="),
                 macvlan_mode=n["mode"],
                 address=n["mac"],
                 net_ns_pid=pid,
@@ -103,7 +138,7 @@ def _host_side(ip: Any, plan: dict[str, Any], pid: int, record: dict[str, Any]) 
                 "add",
                 ifname=n["ifname"],
                 kind="vlan",
-                link=_idx(ip, n["link"]),
+                link=_host_idx(ip, n["link"], f"{n['ifname']}: link="),
                 vlan_id=n["vlan"],
                 address=n["mac"],
                 net_ns_pid=pid,
@@ -111,13 +146,16 @@ def _host_side(ip: Any, plan: dict[str, Any], pid: int, record: dict[str, Any]) 
     if plan["venet"]:
         _venet_host(ip, plan["venet"], pid, record)
     for dev in plan["netdevs"]:
-        ip.link("set", index=_idx(ip, dev), net_ns_pid=pid)
+        ip.link("set", index=_host_idx(ip, dev, "netdev"), net_ns_pid=pid)
         record["netdevs"].append(dev)
 
 
 def _veth(ip: Any, n: dict[str, Any], pid: int, record: dict[str, Any]) -> None:
     if _exists(ip, n["host_ifname"]):
-        raise OSError(f"host interface {n['host_ifname']} already exists")
+        raise AlreadyExists(
+            f"{n['ifname']}: the host already has an interface {n['host_ifname']}",
+            hint="choose another host_ifname=",
+        )
     ip.link(
         "add",
         ifname=n["host_ifname"],
@@ -143,7 +181,9 @@ def _veth(ip: Any, n: dict[str, Any], pid: int, record: dict[str, Any]) -> None:
 def _venet_host(ip: Any, venet: dict[str, Any], pid: int, record: dict[str, Any]) -> None:
     name = venet["host"]
     if _exists(ip, name):
-        raise OSError(f"host interface {name} already exists")
+        raise AlreadyExists(f"venet: the host already has an interface {name}")
+    for addr in venet["addresses"]:
+        _check_unrouted(ip, addr)
     # Both ends carry the same MAC: a NOARP device addresses every frame to its own MAC,
     # which the other end then takes as its own (no ARP, no broadcast, still Ethernet).
     ip.link(
@@ -157,7 +197,7 @@ def _venet_host(ip: Any, venet: dict[str, Any], pid: int, record: dict[str, Any]
     idx = _idx(ip, name)
     ip.link("set", index=idx, flags=IFF_NOARP, change=IFF_NOARP)
     ip.link("set", index=idx, state="up")
-    _forwarding(True)
+    _forwarding({ipaddress.ip_address(a).version for a in venet["addresses"]})
     uplinks = _uplinks(ip)
     for addr in venet["addresses"]:
         a = ipaddress.ip_address(addr)
@@ -166,6 +206,16 @@ def _venet_host(ip: Any, venet: dict[str, Any], pid: int, record: dict[str, Any]
             if a in net and a.version == 4:
                 ip.neigh("add", dst=str(a), ifindex=up_idx, flags=NTF_PROXY)
                 record["proxies"].append([str(a), up_idx])
+
+
+def _check_unrouted(ip: Any, addr: str) -> None:
+    """A venet address the host already routes somewhere is another's (or a typo)."""
+    a = ipaddress.ip_address(addr)
+    for r in ip.get_routes(family=2 if a.version == 4 else 10):
+        if r["dst_len"] == a.max_prefixlen and r.get_attr("RTA_DST") == str(a):
+            raise AlreadyExists(
+                f"venet address {a} is already routed on this host (another container has it?)"
+            )
 
 
 def _uplinks(ip: Any) -> list[tuple[int, Any]]:
@@ -180,12 +230,15 @@ def _uplinks(ip: Any) -> list[tuple[int, Any]]:
     return out
 
 
-def _forwarding(on: bool) -> None:
-    """Routing to venet containers needs the host namespace to forward packets."""
-    for path in ("/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding"):
+def _forwarding(versions: set[int]) -> None:
+    """Routing to venet containers needs the host namespace to forward packets — only for
+    the IP versions they use: IPv6 forwarding makes a host ignore router advertisements, so
+    turning it on for an IPv4-only venet could cost the host its own IPv6 default route."""
+    paths = {4: "/proc/sys/net/ipv4/ip_forward", 6: "/proc/sys/net/ipv6/conf/all/forwarding"}
+    for version in sorted(versions):
         try:
-            with open(path, "w") as f:
-                f.write("1" if on else "0")
+            with open(paths[version], "w") as f:
+                f.write("1")
         except OSError:
             pass
 
@@ -287,61 +340,97 @@ def reconcile(
 ) -> dict[str, Any]:
     """Worker body for `hutch set` on a running container: make the network match `new`.
 
-    Interfaces are compared by name; a venet keeps its pair and only changes addresses.
-    Returns the updated teardown record."""
+    `old` is the plan of the saved config; what runs may differ (an earlier `set` without
+    --save, a change half applied and rolled back), so the kernel is asked what is there:
+    an interface is (re)made when its spec changed or it is missing, removed when the new
+    plan drops it; venet addresses are compared with those on venet0. A venet keeps its
+    pair and only changes addresses. Returns the updated teardown record."""
+    return _translated(f"network of container {new['ctid']}", _reconcile, old, new, pid, record)
+
+
+def _reconcile(
+    old: dict[str, Any], new: dict[str, Any], pid: int, record: dict[str, Any]
+) -> dict[str, Any]:
     from pyroute2 import IPRoute
 
-    old_ifs = {n["ifname"]: n for n in old["netifs"]}
+    # the specs last applied (kept in the record) are what runs; the saved plan when an
+    # older record has none
+    applied: dict[str, Any] = dict(record.get("specs") or {n["ifname"]: n for n in old["netifs"]})
+    record = {  # a copy; other keys (nat's "nft") pass through untouched
+        **record,
+        **{key: list(record.get(key, [])) for key in ("host_ifs", "proxies", "bridges", "netdevs")},
+    }
     new_ifs = {n["ifname"]: n for n in new["netifs"]}
-    gone = [n for name, n in old_ifs.items() if name not in new_ifs or new_ifs[name] != n]
-    added = [n for name, n in new_ifs.items() if name not in old_ifs or old_ifs[name] != n]
-    devs_gone = [d for d in old["netdevs"] if d not in new["netdevs"]]
-    devs_added = [d for d in new["netdevs"] if d not in old["netdevs"]]
-    venet_old, venet_new = old["venet"], new["venet"]
+    venet_new = new["venet"]
 
     host_fd = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        # inside first: remove interfaces (a veth pair goes as a whole), hand NICs back
+        # inside first: what is there, then remove interfaces (a veth pair goes as a
+        # whole) and hand NICs back
         _setns_pid(pid)
         with IPRoute() as ip:
-            for n in gone:
-                for idx in ip.link_lookup(ifname=n["ifname"]):
+            present = {link.get_attr("IFLA_IFNAME") for link in ip.get_links()}
+            added = [
+                n for name, n in new_ifs.items() if name not in present or applied.get(name) != n
+            ]
+            gone = (set(applied) | {n["ifname"] for n in old["netifs"]}) - set(new_ifs)
+            doomed = (gone | {n["ifname"] for n in added}) & present
+            for name in doomed:
+                for idx in ip.link_lookup(ifname=name):
                     ip.link("del", index=idx)
+            devs_gone = [d for d in record["netdevs"] if d not in new["netdevs"] and d in present]
             for dev in devs_gone:
                 for idx in ip.link_lookup(ifname=dev):
                     ip.link("set", index=idx, state="down")
                     ip.link("set", index=idx, net_ns_fd=host_fd)
-            if venet_old and not venet_new:
-                for idx in ip.link_lookup(ifname="venet0"):
-                    ip.link("del", index=idx)
-            elif venet_old and venet_new:
-                _venet_addresses_inside(ip, venet_old["addresses"], venet_new["addresses"])
+            devs_added = [d for d in new["netdevs"] if d not in present]
+            venet_now = None  # the addresses venet0 has, if there is one
+            if "venet0" in present:
+                venet_now = _venet_addresses(ip)
+                if not venet_new:
+                    for idx in ip.link_lookup(ifname="venet0"):
+                        ip.link("del", index=idx)
+                else:
+                    _venet_addresses_inside(ip, venet_now, venet_new["addresses"])
         sc.setns(host_fd, sc.CLONE_NEWNET, "host net")
         with IPRoute() as ip:
-            record["host_ifs"] = [
-                h for h in record["host_ifs"] if h not in {n["host_ifname"] for n in gone}
-            ]
+            # their host ends went with them (a veth pair goes as a whole)
+            dropped = {applied[name]["host_ifname"] for name in doomed if name in applied}
+            record["host_ifs"] = [h for h in record["host_ifs"] if h not in dropped]
             record["netdevs"] = [d for d in record["netdevs"] if d not in devs_gone]
-            if venet_old and not venet_new:
-                _teardown_host(ip, {"host_ifs": [venet_old["host"]], "proxies": record["proxies"]})
-                record["host_ifs"] = [h for h in record["host_ifs"] if h != venet_old["host"]]
+            host_venet = new["venet_host"]
+            if venet_now is not None and not venet_new:
+                _teardown_host(ip, {"host_ifs": [host_venet], "proxies": record["proxies"]})
+                record["host_ifs"] = [h for h in record["host_ifs"] if h != host_venet]
                 record["proxies"] = []
-            elif venet_old and venet_new:
-                _venet_addresses_host(ip, venet_old, venet_new, record)
+            elif venet_now is not None and venet_new:
+                _venet_addresses_host(ip, host_venet, venet_now, venet_new["addresses"], record)
         # then add, with the start path
         sub = {
             "ctid": new["ctid"],
             "netifs": added,
-            "venet": venet_new if venet_new and not venet_old else None,
+            "venet": venet_new if venet_new and venet_now is None else None,
             "netdevs": devs_added,
         }
         if sub["netifs"] or sub["venet"] or sub["netdevs"]:
-            more = start(sub, pid)
+            more = _start(sub, pid)
             for key in ("host_ifs", "proxies", "bridges", "netdevs"):
-                record[key] = record.get(key, []) + more[key]
+                record[key] = record[key] + more[key]
     finally:
         os.close(host_fd)
+    record["specs"] = new_ifs
     return record
+
+
+def _venet_addresses(ip: Any) -> list[str]:
+    """The addresses on venet0 (in the container), link-local ones left out."""
+    idx = _idx(ip, "venet0")
+    found = []
+    for a in ip.get_addr(index=idx):
+        addr = ipaddress.ip_address(a.get_attr("IFA_ADDRESS"))
+        if not addr.is_link_local:
+            found.append(str(addr))
+    return found
 
 
 def _venet_addresses_inside(ip: Any, old: list[str], new: list[str]) -> None:
@@ -350,29 +439,24 @@ def _venet_addresses_inside(ip: Any, old: list[str], new: list[str]) -> None:
         if addr not in new:
             a = ipaddress.ip_address(addr)
             ip.addr("del", index=idx, address=str(a), prefixlen=a.max_prefixlen)
-    had = {ipaddress.ip_address(a).version for a in old}
+    had = {ipaddress.ip_address(a).version for a in old if a in new}
     for addr in new:
         if addr not in old:
             a = ipaddress.ip_address(addr)
             ip.addr("add", index=idx, address=str(a), prefixlen=a.max_prefixlen)
-            if a.version not in had:
-                ip.route(
-                    "add",
-                    dst="0.0.0.0/0" if a.version == 4 else "::/0",
-                    oif=idx,
-                    scope=SCOPE_LINK if a.version == 4 else 0,
-                )
-                had.add(a.version)
+    for version in {ipaddress.ip_address(a).version for a in new} - had:
+        dst = "0.0.0.0/0" if version == 4 else "::/0"
+        ip.route("replace", dst=dst, oif=idx, scope=SCOPE_LINK if version == 4 else 0)
 
 
 def _venet_addresses_host(
-    ip: Any, old: dict[str, Any], new: dict[str, Any], record: dict[str, Any]
+    ip: Any, host: str, old: list[str], new: list[str], record: dict[str, Any]
 ) -> None:
     from pyroute2 import NetlinkError
 
-    idx = _idx(ip, old["host"])
-    for addr in old["addresses"]:
-        if addr not in new["addresses"]:
+    idx = _idx(ip, host)
+    for addr in old:
+        if addr not in new:
             a = ipaddress.ip_address(addr)
             try:
                 ip.route("del", dst=f"{a}/{a.max_prefixlen}", oif=idx)
@@ -384,12 +468,15 @@ def _venet_addresses_host(
                 except NetlinkError:
                     pass
                 record["proxies"].remove(p)
+    added = [a for a in new if a not in old]
+    for addr in added:
+        _check_unrouted(ip, addr)
+    _forwarding({ipaddress.ip_address(a).version for a in added})
     uplinks = _uplinks(ip)
-    for addr in new["addresses"]:
-        if addr not in old["addresses"]:
-            a = ipaddress.ip_address(addr)
-            ip.route("add", dst=f"{a}/{a.max_prefixlen}", oif=idx)
-            for up_idx, net in uplinks:
-                if a in net and a.version == 4:
-                    ip.neigh("add", dst=str(a), ifindex=up_idx, flags=NTF_PROXY)
-                    record["proxies"].append([str(a), up_idx])
+    for addr in added:
+        a = ipaddress.ip_address(addr)
+        ip.route("add", dst=f"{a}/{a.max_prefixlen}", oif=idx)
+        for up_idx, net in uplinks:
+            if a in net and a.version == 4:
+                ip.neigh("add", dst=str(a), ifindex=up_idx, flags=NTF_PROXY)
+                record["proxies"].append([str(a), up_idx])
