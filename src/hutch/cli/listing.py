@@ -23,8 +23,9 @@ HEADERS = {
     "tasks": ("TASKS", ">5"),
     "numproc": ("NUMPROC", ">7"),
     "io": ("IO", ">7"),
+    "diskspace": ("DISKSPACE", ">9"),
 }
-SIZES = ("mem", "memlimit", "io")  # bytes, shown as 12.3M (JSON keeps the numbers)
+SIZES = ("mem", "memlimit", "io", "diskspace")  # bytes, shown as 12.3M (JSON keeps the numbers)
 DEFAULT = ("ctid", "nproc", "status", "ip", "hostname")
 
 

@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 
+from hutch.config import units
 from hutch.config.netspec import (
     parse_addresses,
     parse_domains,
@@ -28,7 +29,7 @@ from hutch.config.netspec import (
     parse_mode,
     parse_netifs,
 )
-from hutch.config.resource_keys import RESOURCES, UBC, ubc_parser
+from hutch.config.resource_keys import RESOURCES, UBC, _str_check, ubc_parser
 from hutch.errors import UsageError
 
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations only need it here
@@ -490,6 +491,52 @@ KEYS += (
     ),
 )
 
+BACKENDS = ("dir", "overlay", "image")
+
+
+def parse_backend(text: str) -> str:
+    word = text.strip().lower()
+    if word not in BACKENDS:
+        raise ValueError(f"{text!r} is not a rootfs backend (one of: {', '.join(BACKENDS)})")
+    return word
+
+
+KEYS += (
+    Key(
+        name="storage.backend",
+        flag="backend",
+        kind="str",
+        parse=parse_backend,
+        check=_checked(parse_backend),
+        default="dir",
+        live=False,
+        help="rootfs backend, chosen at create: dir (private copy), overlay (shared template "
+        "+ own upper layer) or image (ext4 image file with a disk quota), e.g. --backend overlay",
+    ),
+    Key(
+        name="storage.diskspace",
+        flag="diskspace",
+        kind="size-pair",
+        parse=units.parse_size_pair,
+        check=_str_check(units.parse_size_pair),
+        default=None,
+        live=True,
+        help="disk quota soft:hard (image backend: the hard limit is the image size, grown "
+        "live, never shrunk; default 1G), e.g. --diskspace 1G:1.2G",
+    ),
+    Key(
+        name="storage.diskinodes",
+        flag="diskinodes",
+        kind="count-pair",
+        parse=units.parse_count_pair,
+        check=_str_check(units.parse_count_pair),
+        default=None,
+        live=False,
+        help="inode quota soft:hard (image backend: the hard limit is the inode count of its "
+        "file system, fixed at create), e.g. --diskinodes 200000:220000",
+    ),
+)
+
 KEY_BY_NAME: Mapping[str, Key] = {key.name: key for key in KEYS}
 KEY_BY_FLAG: Mapping[str, Key] = {key.flag: key for key in KEYS}
 
@@ -557,6 +604,9 @@ class ContainerConfig:
     network_netif: tuple[str, ...] = ()
     network_netdev: tuple[str, ...] = ()
     network_forward: tuple[str, ...] = ()
+    storage_backend: str = "dir"
+    storage_diskspace: str | None = None
+    storage_diskinodes: str | None = None
 
     @classmethod
     def from_values(cls, ctid: str, values: Mapping[str, object]) -> ContainerConfig:

@@ -24,6 +24,7 @@ COLUMNS = (
     "onboot",
     "description",
     *ACCOUNTING,
+    "diskspace",
 )
 
 
@@ -111,8 +112,21 @@ def describe(
         info["uptime"] = round(time.time() - st.started_at, 1)
         if any(c in ACCOUNTING for c in columns):
             info.update(_accounting(st, info["nproc"]))
+    if "diskspace" in columns:
+        info["diskspace"] = _diskspace(paths, ctid)
     info["ip"] = info["ips"][0] if info.get("ips") else "-"
     return info
+
+
+def _diskspace(paths: Paths, ctid: str) -> int | None:
+    """Bytes of disk in use (`list -o diskspace`): counted, so only when asked for."""
+    from hutch.config import load
+    from hutch.container.disk import usage
+
+    try:
+        return usage(paths, load(paths.ct_config(ctid), ctid)).used_bytes
+    except Exception:  # a broken config or image must not break `list` for every container
+        return None
 
 
 def _from_config(paths: Paths, ctid: str) -> dict[str, Any]:

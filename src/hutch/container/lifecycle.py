@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 from hutch import ids
-from hutch.config import ContainerConfig, load, render_new, validate_text
+from hutch.config import KEY_BY_NAME, ContainerConfig, load, render_new, validate_text
 from hutch.container.host import Host
 from hutch.container.lock import container_lock
 from hutch.container.state import running_state
 from hutch.errors import AlreadyExists, InvalidConfig, NotFound, OperationFailed, StateConflict
-from hutch.storage import templates
+from hutch.storage import backends, templates
 
 
 def exists(host: Host, ctid: str) -> bool:
@@ -38,8 +39,11 @@ def create(
     template: str | None = None,
     hostname: str | None = None,
     config_file: Path | None = None,
+    settings: Mapping[str, object] | None = None,
 ) -> ContainerConfig:
-    """Make the container's directory, config.toml and rootfs. All or nothing."""
+    """Make the container's directory, config.toml and rootfs. All or nothing.
+
+    `settings`: more validated values by key name (`storage.backend`, ...)."""
     ids.validate(ctid)
     host.ensure_dirs()
     values: dict[str, object] = {}
@@ -51,6 +55,7 @@ def create(
         values.update(validate_text(text, str(config_file)))
     if hostname is not None:
         values["hostname"] = hostname
+    values.update(settings or {})
     tmpl = template or str(values.get("template") or templates.DEFAULT_TEMPLATE)
     values["template"] = tmpl
     with container_lock(host.paths, ctid):
@@ -61,11 +66,13 @@ def create(
         shutil.rmtree(staging, ignore_errors=True)
         try:
             staging.mkdir(mode=0o700)
-            templates.install(host.paths, tmpl, staging / "rootfs")
             (staging / "config.toml").write_text(render_new(ctid, values))
             cfg = load(staging / "config.toml", ctid)
-            # always: the template's /etc/hostname must not win over the default (the ID)
-            _write_hostname(staging / "rootfs", cfg.effective_hostname)
+            backends.make(host.paths, cfg, staging)
+            if cfg.storage_backend == "dir":
+                # always: the template's /etc/hostname must not win over the default (the
+                # ID); the other backends' inits write it at every start
+                _write_hostname(staging / "rootfs", cfg.effective_hostname)
             os.rename(staging, ctdir)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -77,6 +84,49 @@ def _write_hostname(rootfs: Path, hostname: str) -> None:
     from hutch.container.hostname import write_hostname_files
 
     write_hostname_files(str(rootfs), hostname)
+
+
+# per-container settings a clone does not inherit: they would clash with the source's
+NOT_CLONED = ("hostname", "network.ip_address")
+
+
+def clone(host: Host, ctid: str, new_id: str) -> ContainerConfig:
+    """A new, independent container `new_id` with a copy of stopped `ctid`'s config and
+    data (overlay: its upper layer only; image: a sparse copy). Its host name defaults to
+    its ID, its MACs derive from its ID; venet addresses are not copied. All or nothing."""
+    cfg = require(host, ctid)
+    ids.validate(new_id)
+    if exists(host, new_id):
+        raise AlreadyExists(f"container {new_id} already exists")
+    host.ensure_dirs()
+    values = {
+        name: value
+        for name, value in cfg.values().items()
+        if name not in NOT_CLONED and value != KEY_BY_NAME[name].default
+    }
+    src_dir = host.paths.ct_dir(ctid)
+    with container_lock(host.paths, ctid), container_lock(host.paths, new_id):
+        if running_state(host.paths, ctid) is not None or host.cgroups.find(ctid).pids():
+            raise StateConflict(
+                f"container {ctid} is running", hint="stop it first, or clone a snapshot of it"
+            )
+        ctdir = host.paths.ct_dir(new_id)
+        if ctdir.exists():
+            raise AlreadyExists(f"container {new_id} already exists")
+        staging = host.paths.containers / f".{new_id}.creating"
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            staging.mkdir(mode=0o700)
+            (staging / "config.toml").write_text(render_new(new_id, values))
+            new = load(staging / "config.toml", new_id)
+            backends.copy_storage(src_dir, staging, cfg.storage_backend)
+            if new.storage_backend == "dir":
+                _write_hostname(staging / "rootfs", new.effective_hostname)
+            os.rename(staging, ctdir)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    return new
 
 
 def destroy(host: Host, ctid: str) -> None:
@@ -105,4 +155,4 @@ def destroy(host: Host, ctid: str) -> None:
             pass
 
 
-__all__ = ["InvalidConfig", "create", "destroy", "exists", "list_ids", "require"]
+__all__ = ["InvalidConfig", "clone", "create", "destroy", "exists", "list_ids", "require"]

@@ -64,6 +64,16 @@ def _network(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfi
     st.save(host.paths)
 
 
+def _diskspace(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfig) -> list[str]:
+    """Grow the image live (never shrunk: refused before anything changes)."""
+    from hutch.storage.backends import grow_image
+
+    if cfg.storage_backend != "image":
+        return [f"the {cfg.storage_backend} backend has no disk quota: --diskspace is only kept"]
+    grow_image(host.paths, cfg, st.pid)
+    return []
+
+
 def applier(name: str) -> Applier | None:
     """How a key is applied to a running container. Keys only read when needed
     (stop_timeout, onboot, description) have none: they take effect by being saved."""
@@ -73,6 +83,8 @@ def applier(name: str) -> Applier | None:
         return _limits
     if name.startswith("network.") and name != "network.mode":
         return _network
+    if name == "storage.diskspace":
+        return _diskspace
     return None
 
 
@@ -106,6 +118,10 @@ def apply_settings(
                     )
         if any(n.startswith(("resources.", "ubc.")) for n in changes):
             limits_of(new)  # refuse a bad limit before anything changes
+        if "storage.diskspace" in changes:
+            from hutch.storage.backends import check_resize
+
+            check_resize(host.paths, new)  # an image never shrinks
         done = []
         if st is not None:
             applied: list[Applier] = []
@@ -128,10 +144,17 @@ def apply_settings(
             live = [KEY_BY_NAME[n].flag for n in changes if applier(n) is not None]
             if live:
                 done.insert(0, "applied " + ", ".join(live))
-        elif "hostname" in changes:
-            from hutch.container.hostname import write_hostname_files
+        else:
+            if "hostname" in changes and new.storage_backend == "dir":
+                # (overlay and image roots get theirs from the init at every start)
+                from hutch.container.hostname import write_hostname_files
 
-            write_hostname_files(str(host.paths.ct_rootfs(ctid)), new.effective_hostname)
+                write_hostname_files(str(host.paths.ct_rootfs(ctid)), new.effective_hostname)
+            if "storage.diskspace" in changes and save:
+                from hutch.storage.backends import grow_image
+
+                if grow_image(host.paths, new, None):
+                    done.append("grew the image")
         if save:
             save_changes(host.paths.ct_config(ctid), dict(changes))
             done.append("saved")

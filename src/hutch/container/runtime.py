@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from hutch.cgroups.base import Cgroup
@@ -44,10 +45,13 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
     if not rootfs.is_dir():
         raise NotFound(f"container {ctid} has no root filesystem at {rootfs}")
     host.ensure_dirs()
-    if cfg.hostname is not None:
-        # a configured host name wins over a live, unsaved `set` (the init reads these files)
-        from hutch.container.hostname import write_hostname_files
+    from hutch.container.hostname import write_hostname_files
+    from hutch.storage import backends
 
+    root_mount = backends.root_mount(host.paths, cfg)
+    backends.grow_image(host.paths, cfg, None)  # a --diskspace saved while stopped
+    if root_mount is None and cfg.hostname is not None:
+        # a configured host name wins over a live, unsaved `set` (the init reads these files)
         write_hostname_files(str(rootfs), cfg.hostname)
     undo: list = []
     try:
@@ -61,7 +65,18 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
         warnings = host.cgroups.apply(cg, limits_of(cfg))
         plan = network_plan(cfg, str(host.paths.root))
         nat_rules = nat.rules_for(cfg)  # a bad forward refuses the start before it begins
-        write_resolv_conf(str(rootfs), cfg)
+        root_files: Callable[[str], None] | None = None
+        if root_mount is None:
+            write_resolv_conf(str(rootfs), cfg)
+        else:
+            # the root exists only in the init's mount namespace: it writes them there
+
+            def _root_files(root: str) -> None:
+                write_hostname_files(root, cfg.effective_hostname)
+                write_resolv_conf(root, cfg)
+
+            root_files = _root_files
+
         net_record: dict = {}
 
         def before_go(init_pid: int) -> None:
@@ -91,6 +106,8 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
             namespaces=NAMESPACE_FLAGS
             if cfg.network_mode == "private"
             else NAMESPACE_FLAGS & ~sc.CLONE_NEWNET,
+            root_mount=root_mount,
+            root_files=root_files,
         )
         try:
             pid = spawn(spec, before_go)
@@ -114,7 +131,8 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
         if cfg.stop_signal:
             stop_sig = signal_number(cfg.stop_signal)
         else:
-            stop_sig = poweroff_signal(detect_init(str(rootfs), cfg.init[0]))
+            seen = str(rootfs) if root_mount is None else f"/proc/{pid}/root"
+            stop_sig = poweroff_signal(detect_init(seen, cfg.init[0]))
         state = RunState(
             ctid=ctid,
             pid=pid,

@@ -30,6 +30,10 @@ from hutch.errors import OperationFailed
 from hutch.linux import syscalls as sc
 from hutch.network.loopback import loopback_up
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hutch.storage.backends import RootMount
+
 
 @dataclass(frozen=True)
 class InitSpec:
@@ -44,6 +48,11 @@ class InitSpec:
     # mounts that need the cgroup namespace (the container's /sys/fs/cgroup)
     cgroup_plan: tuple[Op, ...] = field(default=())
     namespaces: int = NAMESPACE_FLAGS  # without CLONE_NEWNET: the host's network
+    # mounted on `rootfs` in the new mount namespace first (overlay, image backends)
+    root_mount: RootMount | None = None
+    # then given the rootfs path to write files into it (host name, resolv.conf) where the
+    # host cannot: the root of an overlay or image exists in that namespace only
+    root_files: Callable[[str], None] | None = None
 
     def environ(self) -> dict[str, str]:
         env = {"container": "hutch", "PATH": DEFAULT_PATH, "TERM": "linux", "HOME": "/"}
@@ -158,6 +167,13 @@ def _init(spec: InitSpec, err_w: int, go_r: int) -> None:  # pragma: no cover
         _reset_signals()
         stage = "mounts"
         sc.mount(None, "/", None, sc.MS_REC | sc.MS_SLAVE)
+        if spec.root_mount is not None:
+            stage = "rootfs"
+            spec.root_mount.execute(spec.rootfs)
+        if spec.root_files is not None:
+            stage = "rootfs files"
+            spec.root_files(spec.rootfs)
+        stage = "mounts"
         sc.mount(spec.rootfs, spec.rootfs, None, sc.MS_BIND | sc.MS_REC)
         rootfd = os.open(spec.rootfs, sc.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         execute_plan(list(spec.plan), rootfd)
