@@ -324,7 +324,10 @@ mount -t tmpfs -o mode=1777 shm dev/shm
 # fresh scratch space, hiding the host's own files there
 for d in tmp var/tmp; do mount -t tmpfs -o mode=1777 tmp "$d"; done
 mount -t tmpfs -o mode=755 run run
-mkdir -p run/v2vm run/v2vm-bin
+mkdir -p run/v2vm run/v2vm-bin run/v2vm-host/tmp run/v2vm-host/var/tmp
+# the host's scratch dirs stay reachable (read-only), for a checkout that lives there
+mount --bind /lower/tmp run/v2vm-host/tmp
+mount --bind /lower/var/tmp run/v2vm-host/var/tmp
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 v2vmjob run/v2vm || fail "mount job"
 # stage 2 runs on this copy in tmpfs: loading busybox over 9p cost 0.3 s more
 cp /bin/busybox run/v2vm-bin/busybox
@@ -406,6 +409,12 @@ def job_script(argv: Sequence[str], cwd: str, env: dict[str, str], verbose: bool
     """
     exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in sorted(env.items()))
     command = f"{{ cd {shlex.quote(cwd)} && {shlex.join(argv)}; }}"
+    for scratch in ("/tmp/", "/var/tmp/"):
+        if cwd.startswith(scratch):
+            # /tmp is the VM's own there: bring the host's copy of the checkout back in place
+            q = shlex.quote(cwd)
+            host = shlex.quote(f"/run/v2vm-host{cwd}")
+            command = f"$b mkdir -p {q} && $b mount --bind {host} {q} && {command}"
     return (
         "b=/run/v2vm-bin/busybox\n"
         + ('echo "v2vm-job $($b cut -d" " -f1 /proc/uptime) start"\n' if verbose else "")
