@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from hutch import ids
@@ -58,32 +59,50 @@ def create(
     values.update(settings or {})
     tmpl = template or str(values.get("template") or templates.DEFAULT_TEMPLATE)
     values["template"] = tmpl
-    with container_lock(host.paths, ctid):
-        ctdir = host.paths.ct_dir(ctid)
-        if ctdir.exists():
-            raise AlreadyExists(f"container {ctid} already exists")
-        staging = host.paths.containers / f".{ctid}.creating"
-        shutil.rmtree(staging, ignore_errors=True)
-        try:
-            staging.mkdir(mode=0o700)
-            (staging / "config.toml").write_text(render_new(ctid, values))
-            cfg = load(staging / "config.toml", ctid)
-            backends.make(host.paths, cfg, staging)
-            if cfg.storage_backend == "dir":
-                # always: the template's /etc/hostname must not win over the default (the
-                # ID); the other backends' inits write it at every start
-                _write_hostname(staging / "rootfs", cfg.effective_hostname)
-            os.rename(staging, ctdir)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+    with container_lock(host.paths, ctid), _staged(host, ctid) as staging:
+        cfg = _write_config(staging, ctid, values)
+        backends.make(host.paths, cfg, staging)
+        _write_hostname(staging, cfg)
     return cfg
 
 
-def _write_hostname(rootfs: Path, hostname: str) -> None:
-    from hutch.container.hostname import write_hostname_files
+@contextmanager
+def _staged(host: Host, ctid: str) -> Iterator[Path]:
+    """A container directory built aside (`.ID.creating`) and renamed into place when the
+    block succeeds, removed when it fails: a container exists whole or not at all."""
+    ctdir = host.paths.ct_dir(ctid)
+    if ctdir.exists():
+        raise AlreadyExists(f"container {ctid} already exists")
+    staging = host.paths.containers / f".{ctid}.creating"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        staging.mkdir(mode=0o700)
+        yield staging
+        os.rename(staging, ctdir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
-    write_hostname_files(str(rootfs), hostname)
+
+def _write_config(staging: Path, ctid: str, values: Mapping[str, object]) -> ContainerConfig:
+    (staging / "config.toml").write_text(render_new(ctid, values))
+    return load(staging / "config.toml", ctid)
+
+
+def _refuse_running(host: Host, ctid: str, hint: str) -> None:
+    # the cgroup too: a lost state file must not let an operation pull the rootfs from
+    # under running processes
+    if running_state(host.paths, ctid) is not None or host.cgroups.find(ctid).pids():
+        raise StateConflict(f"container {ctid} is running", hint=hint)
+
+
+def _write_hostname(staging: Path, cfg: ContainerConfig) -> None:
+    """dir: always, so the template's /etc/hostname never wins over the default (the ID);
+    the other backends' inits write it at every start."""
+    if cfg.storage_backend == "dir":
+        from hutch.container.hostname import write_hostname_files
+
+        write_hostname_files(str(staging / "rootfs"), cfg.effective_hostname)
 
 
 # per-container settings a clone does not inherit: they would clash with the source's
@@ -106,26 +125,11 @@ def clone(host: Host, ctid: str, new_id: str) -> ContainerConfig:
     }
     src_dir = host.paths.ct_dir(ctid)
     with container_lock(host.paths, ctid), container_lock(host.paths, new_id):
-        if running_state(host.paths, ctid) is not None or host.cgroups.find(ctid).pids():
-            raise StateConflict(
-                f"container {ctid} is running", hint="stop it first, or clone a snapshot of it"
-            )
-        ctdir = host.paths.ct_dir(new_id)
-        if ctdir.exists():
-            raise AlreadyExists(f"container {new_id} already exists")
-        staging = host.paths.containers / f".{new_id}.creating"
-        shutil.rmtree(staging, ignore_errors=True)
-        try:
-            staging.mkdir(mode=0o700)
-            (staging / "config.toml").write_text(render_new(new_id, values))
-            new = load(staging / "config.toml", new_id)
+        _refuse_running(host, ctid, "stop it first, or clone a snapshot of it")
+        with _staged(host, new_id) as staging:
+            new = _write_config(staging, new_id, values)
             backends.copy_storage(src_dir, staging, cfg.storage_backend)
-            if new.storage_backend == "dir":
-                _write_hostname(staging / "rootfs", new.effective_hostname)
-            os.rename(staging, ctdir)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+            _write_hostname(staging, new)
     return new
 
 
@@ -133,12 +137,7 @@ def destroy(host: Host, ctid: str) -> None:
     """Remove a stopped container's directory, rootfs and logs."""
     require(host, ctid)
     with container_lock(host.paths, ctid):
-        # the cgroup too: a lost state file must not let destroy pull the rootfs from under
-        # running processes
-        if running_state(host.paths, ctid) is not None or host.cgroups.find(ctid).pids():
-            raise StateConflict(
-                f"container {ctid} is running", hint="stop it first, or use 'destroy --force'"
-            )
+        _refuse_running(host, ctid, "stop it first, or use 'destroy --force'")
         ctdir = host.paths.ct_dir(ctid)
         # rename first so a half-finished removal never looks like a container
         doomed = host.paths.containers / f".{ctid}.destroying"
