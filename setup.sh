@@ -27,6 +27,7 @@ DEV_PKGS=(
     lxc-templates    # lxc-create -t busybox, the like-for-like peer of our busybox template
     iperf3           # network throughput through venet / veth
     qemu-system-x86  # tools/v2vm: a pure cgroup v2 VM for the v2 driver's tests
+    lxcfs            # per-container /proc/meminfo etc.; tests start it when no daemon runs
 )
 
 VENV=/opt/hutch/venv

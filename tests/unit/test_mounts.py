@@ -8,6 +8,7 @@ from hutch.container.mounts import (
     Mount,
     ReadOnly,
     Symlink,
+    Writable,
     container_plan,
 )
 from hutch.linux import syscalls as sc
@@ -47,7 +48,27 @@ def test_devices_come_before_their_masks_and_readonly_paths_last():
     kinds = [type(op) for op in plan]
     first_mask = kinds.index(Mask)
     assert all(k in (Mount, Symlink) for k in kinds[:first_mask])
-    assert kinds[-1] is ReadOnly
+    assert kinds[-2] is ReadOnly and kinds[-1] is Writable
+
+
+def test_only_the_network_sysctls_are_writable_again_after_proc_sys_went_read_only():
+    plan = container_plan(None)
+    targets = [op.target for op in plan if isinstance(op, (ReadOnly, Writable))]
+    assert [op.target for op in plan if isinstance(op, Writable)] == ["proc/sys/net"]
+    assert targets.index("proc/sys") < targets.index("proc/sys/net")
+    shared = container_plan(None, own_net=False)
+    assert not any(isinstance(op, Writable) for op in shared)
+
+
+def test_opt_in_devices_and_lxcfs_files_are_bound():
+    from hutch.security import devices
+
+    extra = devices.nodes(("fuse", "tun"))
+    plan = _by_target(container_plan(None, DEFAULT_DEVICES + extra, ("meminfo",)))
+    assert plan["dev/fuse"].source == "/dev/fuse" and plan["dev/net/tun"].source == "/dev/net/tun"
+    assert plan["proc/meminfo"].source == "/var/lib/lxcfs/proc/meminfo"
+    # lxcfs goes on top of /proc after its masks
+    assert list(plan).index("proc/meminfo") > list(plan).index("proc/kcore")
 
 
 def test_masks_and_readonly_paths():

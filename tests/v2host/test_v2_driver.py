@@ -180,3 +180,37 @@ def test_memory_hog_is_killed_inside_only(host: Host, running) -> None:
         assert int(_read(g, "memory.peak")) <= 24 << 20
     # the container's init lives on
     assert Path(f"/proc/{s.state.pid}").exists()
+
+
+def test_devices_outside_the_allowlist_cannot_be_opened(host: Host, running) -> None:
+    from hutch.linux import bpf
+
+    running("dev")
+    gfd = os.open(host.cgroups.find("dev").primary, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert len(bpf.prog_query(gfd, bpf.BPF_CGROUP_DEVICE)) == 1
+    finally:
+        os.close(gfd)
+    disk = _exec(host, "dev", "sh", "-c", "mknod /tmp/sda b 8 0; head -c1 /tmp/sda")
+    assert disk.returncode != 0 and "Operation not permitted" in disk.stderr, disk.stderr
+    mem = _exec(host, "dev", "sh", "-c", "mknod /tmp/mem c 1 1 && head -c1 /tmp/mem")
+    assert mem.returncode != 0 and "Operation not permitted" in mem.stderr, mem.stderr
+    ok = _exec(host, "dev", "sh", "-c", "echo x >/dev/null && head -c4 /dev/zero | wc -c")
+    assert ok.returncode == 0 and ok.stdout.strip() == "4", ok.stderr
+
+
+def test_the_device_program_is_replaced_not_stacked(host: Host) -> None:
+    from hutch.linux import bpf
+    from hutch.security import devices
+
+    cg = host.cgroups.create("devrep")
+    try:
+        for _ in range(2):
+            host.cgroups.restrict_devices(cg, devices.allowlist(("fuse",)))
+        gfd = os.open(cg.primary, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            assert len(bpf.prog_query(gfd, bpf.BPF_CGROUP_DEVICE)) == 1
+        finally:
+            os.close(gfd)
+    finally:
+        cg.remove()

@@ -10,6 +10,7 @@ from pathlib import Path
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from hutch.cgroups.limits import Limits
+    from hutch.security.devices import DeviceRule
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
@@ -144,6 +145,11 @@ class CgroupDriver:
     def apply(self, cg: Cgroup, limits: Limits) -> list[str]:
         """Set every limit (unset ones back to unlimited); returns warnings for limits the
         kernel cannot enforce here. Safe on a running container."""
+        raise NotImplementedError
+
+    def restrict_devices(self, cg: Cgroup, rules: tuple[DeviceRule, ...]) -> None:
+        """Let the container open only the devices `rules` allow (every call replaces the
+        previous list). Safe on a running container."""
         raise NotImplementedError
 
     def freeze(self, cg: Cgroup) -> None:

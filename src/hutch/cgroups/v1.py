@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hutch.cgroups import cpu, cpuset, freezer, io, memory, pids
+from hutch.cgroups import cpu, cpuset, devices, freezer, io, memory, pids
 from hutch.cgroups.base import INNER, Cgroup, CgroupDriver, _mkdir
 from hutch.cgroups.limits import Limits
 from hutch.errors import KernelFeatureMissing
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hutch.security.devices import DeviceRule
 
 _CONTROLLERS = ((memory, "memory"), (cpu, "cpu"), (cpuset, "cpuset"), (pids, "pids"), (io, "blkio"))
 
@@ -89,6 +93,9 @@ class V1Driver(CgroupDriver):
                         created.append(group)
                     if name == "cpuset":
                         _inherit_cpuset(group)
+                    elif name == "devices" and group == top / ctid:
+                        # only possible before the inner group exists, which inherits it
+                        devices.deny_all_v1(group)
         except BaseException:
             for path in reversed(created):
                 try:
@@ -109,6 +116,14 @@ class V1Driver(CgroupDriver):
                 continue
             module.apply_v1(group, limits, warnings.append)
         return warnings
+
+    def restrict_devices(self, cg: Cgroup, rules: tuple[DeviceRule, ...]) -> None:
+        group = cg.dir("devices")
+        if group is None:
+            raise KernelFeatureMissing(
+                "the devices cgroup controller is not mounted: hutch cannot limit devices"
+            )
+        devices.apply_v1(group, group / INNER, rules)
 
     def _freezer(self, cg: Cgroup) -> Path:
         group = cg.dir("freezer")

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hutch.cgroups import cpu, cpuset, freezer, io, knobs, memory, pids
+from hutch.cgroups import cpu, cpuset, devices, freezer, io, knobs, memory, pids
 from hutch.cgroups.base import CGROUP_ROOT, INNER, Cgroup, CgroupDriver, _mkdir
 from hutch.cgroups.limits import Limits
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hutch.security.devices import DeviceRule
 
 _CONTROLLERS = ((memory, "memory"), (cpu, "cpu"), (cpuset, "cpuset"), (pids, "pids"), (io, "io"))
 
@@ -67,6 +71,9 @@ class V2Driver(CgroupDriver):
                 continue
             module.apply_v2(group, limits, warnings.append)
         return warnings
+
+    def restrict_devices(self, cg: Cgroup, rules: tuple[DeviceRule, ...]) -> None:
+        devices.apply_v2(cg.primary, rules)
 
     def freeze(self, cg: Cgroup) -> None:
         freezer.freeze_v2(cg.primary)

@@ -537,6 +537,110 @@ KEYS += (
     ),
 )
 
+
+def parse_devices(text: str) -> tuple[str, ...]:
+    return check_devices(tuple(text.replace(",", " ").split()))
+
+
+def check_devices(value: object) -> tuple[str, ...]:
+    from hutch.security.devices import parse_devices as _parse
+
+    return _parse(_want_str_list(value))
+
+
+KEYS += (
+    Key(
+        name="security.devices",
+        flag="devices",
+        kind="list[str]",
+        parse=parse_devices,
+        check=check_devices,
+        default=(),
+        live=False,
+        help="devices beyond the default set (null, zero, full, random, urandom, tty, "
+        "console, ptys) the container may open, bound into its /dev: fuse, tun, "
+        "e.g. --devices fuse,tun",
+    ),
+)
+
+SECCOMP_MODES = ("default", "unconfined")
+
+
+def parse_seccomp(text: str) -> str:
+    word = text.strip().lower()
+    if word not in SECCOMP_MODES:
+        raise ValueError(f"{text!r} is not a seccomp mode (one of: {', '.join(SECCOMP_MODES)})")
+    return word
+
+
+def check_cap_names(value: object) -> tuple[str, ...]:
+    from hutch.security.capabilities import parse_cap_name
+
+    return tuple(dict.fromkeys(parse_cap_name(v) for v in _want_str_list(value)))
+
+
+def parse_cap_names(text: str) -> tuple[str, ...]:
+    return check_cap_names([w for w in re.split(r"[\s,]+", text) if w])
+
+
+def check_syscall_names(value: object) -> tuple[str, ...]:
+    from hutch.security.seccomp import MAX_DENY, parse_syscall_name
+
+    names = tuple(dict.fromkeys(parse_syscall_name(v) for v in _want_str_list(value)))
+    if len(names) > MAX_DENY // 2:
+        raise ValueError(f"at most {MAX_DENY // 2} extra system calls can be refused")
+    return names
+
+
+def parse_syscall_names(text: str) -> tuple[str, ...]:
+    return check_syscall_names([w for w in re.split(r"[\s,]+", text) if w])
+
+
+KEYS += (
+    Key(
+        name="security.cap_drop",
+        flag="cap_drop",
+        kind="list[str]",
+        parse=parse_cap_names,
+        check=check_cap_names,
+        default=(),
+        live=False,
+        help="capabilities dropped on top of the default list, e.g. --cap_drop CAP_NET_RAW",
+    ),
+    Key(
+        name="security.cap_keep",
+        flag="cap_keep",
+        kind="list[str]",
+        parse=parse_cap_names,
+        check=check_cap_names,
+        default=(),
+        live=False,
+        help="capabilities of the default drop list to keep, e.g. --cap_keep CAP_SYS_TIME",
+    ),
+    Key(
+        name="security.seccomp",
+        flag="seccomp",
+        kind="str",
+        parse=parse_seccomp,
+        check=_checked(parse_seccomp),
+        default="default",
+        live=False,
+        help="seccomp filter: default (refuses calls that reach the host: modules, kexec, "
+        "clock, keyring, bpf...) or unconfined, e.g. --seccomp unconfined",
+    ),
+    Key(
+        name="security.seccomp_deny",
+        flag="seccomp_deny",
+        kind="list[str]",
+        parse=parse_syscall_names,
+        check=check_syscall_names,
+        default=(),
+        live=False,
+        help="system calls refused (EPERM) on top of the default filter, e.g. "
+        "--seccomp_deny ptrace,process_vm_writev",
+    ),
+)
+
 KEY_BY_NAME: Mapping[str, Key] = {key.name: key for key in KEYS}
 KEY_BY_FLAG: Mapping[str, Key] = {key.flag: key for key in KEYS}
 
@@ -607,6 +711,11 @@ class ContainerConfig:
     storage_backend: str = "dir"
     storage_diskspace: str | None = None
     storage_diskinodes: str | None = None
+    security_devices: tuple[str, ...] = ()
+    security_cap_drop: tuple[str, ...] = ()
+    security_cap_keep: tuple[str, ...] = ()
+    security_seccomp: str = "default"
+    security_seccomp_deny: tuple[str, ...] = ()
 
     @classmethod
     def from_values(cls, ctid: str, values: Mapping[str, object]) -> ContainerConfig:

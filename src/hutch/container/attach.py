@@ -22,6 +22,7 @@ from hutch.container.state import RunState, running_state
 from hutch.errors import NotFound, StateConflict
 from hutch.linux import syscalls as sc
 from hutch.paths import Paths
+from hutch.security import confine
 
 # typing costs the CLI ~9 ms to import; type checkers still read this block
 TYPE_CHECKING = False
@@ -94,6 +95,8 @@ def run(
         import termios  # noqa: F401
 
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    # built now: after the chroot the host's Python library is out of reach
+    confinement = confine.prepare(st.security)
     frozen = _is_frozen(st)
     if frozen:
         os.close(pidfd)
@@ -103,7 +106,7 @@ def run(
     if pid == 0:  # pragma: no cover - child
         if parent_sock is not None:
             parent_sock.close()
-        _joiner(st, pidfd, rootfd, list(argv), env, cwd, child_sock)
+        _joiner(st, pidfd, rootfd, list(argv), env, cwd, child_sock, confinement)
     os.close(pidfd)
     os.close(rootfd)
     if child_sock is not None:
@@ -142,6 +145,7 @@ def _joiner(
     env: dict[str, str],
     cwd: str,
     sock: socket.socket | None,
+    confinement: confine.Confinement | None,
 ) -> None:  # pragma: no cover - child
     try:
         signal.set_wakeup_fd(-1)
@@ -163,7 +167,7 @@ def _joiner(
             sock.close()
         child = os.fork()
         if child == 0:
-            _command(argv, env, cwd, master)
+            _command(argv, env, cwd, master, confinement)
         if master is not None:
             os.close(master)
         # the joiner only waits: keep the user's ^C for the command, not for us
@@ -189,7 +193,11 @@ def _joiner(
 
 
 def _command(  # pragma: no cover - child
-    argv: list[str], env: dict[str, str], cwd: str, master: int | None
+    argv: list[str],
+    env: dict[str, str],
+    cwd: str,
+    master: int | None,
+    confinement: confine.Confinement | None,
 ) -> None:
     try:
         for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGQUIT):
@@ -212,6 +220,8 @@ def _command(  # pragma: no cover - child
         except OSError:
             os.chdir("/")
         os.closerange(3, 1 << 20)
+        if confinement is not None:
+            confine.apply(confinement)  # the same capabilities and filter as the init
         os.execvpe(argv[0], argv, env)
     except FileNotFoundError:
         os.write(2, f"hutch: {argv[0]}: command not found in the container\n".encode())

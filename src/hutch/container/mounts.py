@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from hutch.linux import syscalls as sc
 from hutch.linux.rootpath import (
@@ -38,6 +39,20 @@ MASKED_PROC_FILES = (
 )
 MASKED_DIRS = ("proc/acpi", "proc/scsi", "sys/firmware")
 READONLY_PATHS = ("proc/sys", "proc/bus", "proc/fs", "proc/irq")
+# ... but the container's own network namespace is its to tune: bound back read-write on top
+WRITABLE_PATHS = ("proc/sys/net",)
+
+# lxcfs (optional, a host daemon hutch does not start): its /proc files show the container's
+# own limits (memory, CPUs, uptime of its init, ...); lxcfs finds the reader's cgroup itself.
+LXCFS_PROC = Path("/var/lib/lxcfs/proc")
+LXCFS_FILES = ("meminfo", "cpuinfo", "uptime", "stat", "loadavg", "diskstats", "swaps")
+
+
+def lxcfs_proc_files(base: Path = LXCFS_PROC) -> tuple[str, ...]:
+    """The lxcfs /proc files there are: none when lxcfs is not mounted (probed lazily)."""
+    if not (base / "meminfo").is_file():
+        return ()
+    return tuple(name for name in LXCFS_FILES if (base / name).is_file())
 
 
 @contextmanager
@@ -139,6 +154,23 @@ class RemountReadOnly:
 
 
 @dataclass(frozen=True)
+class Writable:
+    """Bind an existing path over itself read-write (a hole in a read-only bind above it)."""
+
+    target: str
+
+    def describe(self) -> str:
+        return f"read-write /{self.target}"
+
+    def execute(self, rootfd: int) -> None:
+        with _existing(rootfd, self.target) as fd:
+            if fd is None:
+                return
+            sc.mount(fd_path(fd), fd_path(fd), None, sc.MS_BIND)
+        _remount_bind(rootfd, self.target, NOSUID_NODEV_NOEXEC)
+
+
+@dataclass(frozen=True)
 class Mask:
     """Hide a path: /dev/null over a file, an empty read-only tmpfs over a directory."""
 
@@ -171,14 +203,22 @@ class Symlink:
         symlink_in_root(rootfd, self.target, self.path)
 
 
-Op = Mount | ReadOnly | RemountReadOnly | Mask | Symlink
+Op = Mount | ReadOnly | Writable | RemountReadOnly | Mask | Symlink
 
 
-def container_plan(console: str | None, devices: tuple[str, ...] = DEFAULT_DEVICES) -> list[Op]:
+def container_plan(
+    console: str | None,
+    devices: tuple[str, ...] = DEFAULT_DEVICES,
+    lxcfs: tuple[str, ...] = (),
+    own_net: bool = True,
+) -> list[Op]:
     """The mounts of a system container's root, in order.
 
     `console` is the host path of the pty slave that becomes /dev/console (its master is
-    held by hutchd), or None for no console.
+    held by hutchd), or None for no console. `devices` are paths below /dev to bind from
+    the host's (the opt-in ones of hutch.security.devices added to DEFAULT_DEVICES);
+    `lxcfs` names the files of `LXCFS_PROC` to bind over /proc's (see lxcfs_proc_files).
+    `own_net`: the container has its own network namespace, so /proc/sys/net stays writable.
     """
     plan: list[Op] = [
         Mount("proc", "proc", flags=NOSUID_NODEV_NOEXEC),
@@ -206,6 +246,9 @@ def container_plan(console: str | None, devices: tuple[str, ...] = DEFAULT_DEVIC
     plan += [Mask(f"proc/{p}") for p in MASKED_PROC_FILES]
     plan += [Mask(p) for p in MASKED_DIRS]
     plan += [ReadOnly(p) for p in READONLY_PATHS]
+    if own_net:
+        plan += [Writable(p) for p in WRITABLE_PATHS]  # after proc/sys went read-only
+    plan += [Mount(f"proc/{f}", None, source=str(LXCFS_PROC / f), file=True) for f in lxcfs]
     return plan
 
 

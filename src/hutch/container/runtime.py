@@ -18,7 +18,7 @@ from hutch.config import ContainerConfig, signal_number
 from hutch.container.host import Host
 from hutch.container.initsys import detect_init, poweroff_signal
 from hutch.container.live import limits_of
-from hutch.container.mounts import cgroup_plan, container_plan
+from hutch.container.mounts import DEFAULT_DEVICES, cgroup_plan, container_plan, lxcfs_proc_files
 from hutch.container.nsflags import NAMESPACE_FLAGS
 from hutch.container.spawn import InitSpec, kill_and_reap, spawn
 from hutch.container.state import RunState, proc_starttime
@@ -29,6 +29,7 @@ from hutch.network import nat
 from hutch.network import setup as netsetup
 from hutch.network.plan import addresses, has_network, network_plan
 from hutch.network.resolv import write_resolv_conf
+from hutch.security import confine, devices
 
 
 @dataclass
@@ -63,6 +64,11 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
                 hint="stop it with 'hutch stop --kill'",
             )
         warnings = host.cgroups.apply(cg, limits_of(cfg))
+        allowed = devices.allowlist(cfg.security_devices)
+        # an image root is mounted by the init itself (a loop device) before it runs any of
+        # the container's code: allowed until then, withdrawn before "go"
+        image_root = isinstance(root_mount, backends.ImageRoot)
+        host.cgroups.restrict_devices(cg, allowed + devices.LOOP_SETUP if image_root else allowed)
         plan = network_plan(cfg, str(host.paths.root))
         nat_rules = nat.rules_for(cfg)  # a bad forward refuses the start before it begins
         root_files: Callable[[str], None] | None = None
@@ -80,6 +86,9 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
         net_record: dict = {}
 
         def before_go(init_pid: int) -> None:
+            if image_root:
+                _wait_pivoted(init_pid)
+                host.cgroups.restrict_devices(cg, allowed)
             # interfaces go in after the namespaces exist and before the init runs
             if has_network(plan):
                 import pyroute2.iproute  # noqa: F401 - once here, not in every worker
@@ -88,6 +97,7 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
             if nat_rules:  # in the host's namespace: hutchd's own
                 nat.apply(host.paths, cfg, net_record)
 
+        security = confine.record(cfg)
         master = slave = None
         if with_console:
             master, slave = os.openpty()
@@ -98,7 +108,14 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
             rootfs=str(rootfs),
             hostname=cfg.effective_hostname,
             argv=tuple(cfg.init),
-            plan=tuple(container_plan(os.ttyname(slave) if slave is not None else None)),
+            plan=tuple(
+                container_plan(
+                    os.ttyname(slave) if slave is not None else None,
+                    DEFAULT_DEVICES + devices.nodes(cfg.security_devices),
+                    lxcfs_proc_files(),
+                    own_net=cfg.network_mode == "private",
+                )
+            ),
             cgroup=cg,
             console_fd=slave,
             env=tuple(cfg.environment),
@@ -108,6 +125,7 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
             else NAMESPACE_FLAGS & ~sc.CLONE_NEWNET,
             root_mount=root_mount,
             root_files=root_files,
+            confinement=confine.prepare(security),
         )
         try:
             pid = spawn(spec, before_go)
@@ -145,6 +163,7 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
             net=net_record,
             hostname=cfg.effective_hostname,
             ips=addresses(cfg),
+            security=security,
         )
         state.save(host.paths)
         return Started(state, master, warnings)
@@ -155,6 +174,22 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
             except OSError:
                 pass
         raise
+
+
+def _wait_pivoted(pid: int, timeout: float = 30.0) -> None:
+    """Until the init has mounted its root and pivoted into it (its root is no longer the
+    host's), or has died (spawn reports why)."""
+    host_root = os.stat("/")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            st = os.stat(f"/proc/{pid}/root")
+        except OSError:
+            return
+        if (st.st_dev, st.st_ino) != (host_root.st_dev, host_root.st_ino):
+            return
+        time.sleep(0.002)
+    raise OperationFailed(f"the init {pid} did not mount its root within {timeout:.0f}s")
 
 
 def _drop_nat(host: Host, ctid: str) -> None:

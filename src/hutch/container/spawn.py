@@ -29,6 +29,7 @@ from hutch.container.nsflags import DEFAULT_PATH, NAMESPACE_FLAGS
 from hutch.errors import OperationFailed
 from hutch.linux import syscalls as sc
 from hutch.network.loopback import loopback_up
+from hutch.security import confine
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -53,6 +54,8 @@ class InitSpec:
     # then given the rootfs path to write files into it (host name, resolv.conf) where the
     # host cannot: the root of an overlay or image exists in that namespace only
     root_files: Callable[[str], None] | None = None
+    # capabilities dropped and seccomp filter loaded right before exec (None: neither)
+    confinement: confine.Confinement | None = None
 
     def environ(self) -> dict[str, str]:
         env = {"container": "hutch", "PATH": DEFAULT_PATH, "TERM": "linux", "HOME": "/"}
@@ -213,6 +216,10 @@ def _init(spec: InitSpec, err_w: int, go_r: int) -> None:  # pragma: no cover
         # (close-on-exec) error pipe
         os.closerange(3, err_w)
         os.closerange(err_w + 1, 1 << 20)
+        if spec.confinement is not None:
+            # last: the filter refuses calls the steps above may make
+            stage = "capabilities and seccomp"
+            confine.apply(spec.confinement)
         stage = f"exec {spec.argv[0]}"
         os.execve(spec.argv[0], list(spec.argv), spec.environ())
     except BaseException as e:

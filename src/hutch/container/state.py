@@ -46,6 +46,7 @@ class RunState:
         "net",
         "hostname",
         "ips",
+        "security",
     )
 
     def __init__(
@@ -61,6 +62,7 @@ class RunState:
         net: dict | None = None,
         hostname: str = "",
         ips: list[str] | None = None,
+        security: dict | None = None,
     ) -> None:
         self.ctid = ctid
         self.pid = pid
@@ -74,6 +76,9 @@ class RunState:
         # what `list` shows of a running container, so it need not parse config.toml
         self.hostname = hostname
         self.ips = ips or []
+        # the capabilities and seccomp filter of the init, which `exec` applies too
+        # (hutch.security.confine.record); empty for a container started before them
+        self.security = security or {}
 
     def to_dict(self) -> dict:
         return {name: getattr(self, name) for name in self.FIELDS}

@@ -49,7 +49,17 @@ PR_SET_PDEATHSIG = 1
 PR_SET_NAME = 15
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
+PR_CAPBSET_READ = 23
 PR_CAPBSET_DROP = 24
+PR_SET_SECCOMP = 22
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+# <linux/seccomp.h>
+SECCOMP_MODE_FILTER = 2
+
+# <linux/capability.h>
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 _SYSCALLS = {
     # name: (x86_64, aarch64); both architectures share the numbers from 424 on
@@ -129,6 +139,80 @@ def set_no_new_privs() -> None:
 
 def set_process_name(name: str) -> None:
     prctl(PR_SET_NAME, ctypes.cast(ctypes.c_char_p(name.encode()[:15]), ctypes.c_void_p).value or 0)
+
+
+def capbset_drop(cap: int) -> None:
+    """Remove a capability from the bounding set (needs CAP_SETPCAP): no execve gives it back."""
+    _check(
+        _libc.prctl(PR_CAPBSET_DROP, ctypes.c_ulong(cap), 0, 0, 0),
+        "prctl PR_CAPBSET_DROP",
+        str(cap),
+    )
+
+
+def capbset_read(cap: int) -> bool:
+    return bool(
+        _check(_libc.prctl(PR_CAPBSET_READ, ctypes.c_ulong(cap), 0, 0, 0), "prctl", str(cap))
+    )
+
+
+def cap_ambient_clear_all() -> None:
+    ret = _libc.prctl(PR_CAP_AMBIENT, ctypes.c_ulong(PR_CAP_AMBIENT_CLEAR_ALL), 0, 0, 0)
+    _check(ret, "prctl PR_CAP_AMBIENT_CLEAR_ALL")
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
+
+
+def capget() -> tuple[int, int, int]:
+    """This thread's (effective, permitted, inheritable) capability sets as 64-bit masks."""
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    _check(_libc.capget(ctypes.byref(header), data), "capget")
+    return tuple(  # type: ignore[return-value]
+        getattr(data[0], f) | getattr(data[1], f) << 32
+        for f in ("effective", "permitted", "inheritable")
+    )
+
+
+def capset(effective: int, permitted: int, inheritable: int) -> None:
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    for i in (0, 1):
+        shift = 32 * i
+        data[i].effective = (effective >> shift) & 0xFFFFFFFF
+        data[i].permitted = (permitted >> shift) & 0xFFFFFFFF
+        data[i].inheritable = (inheritable >> shift) & 0xFFFFFFFF
+    _check(_libc.capset(ctypes.byref(header), data), "capset")
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def seccomp_set_mode_filter(program: bytes) -> None:
+    """Install a classic BPF seccomp filter (`struct sock_filter` array, 8 bytes an entry).
+
+    Without no_new_privs this needs CAP_SYS_ADMIN, which a container's root has."""
+    buf = ctypes.create_string_buffer(program, len(program))
+    prog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
+    ret = _libc.prctl(
+        PR_SET_SECCOMP,
+        ctypes.c_ulong(SECCOMP_MODE_FILTER),
+        ctypes.c_void_p(ctypes.addressof(prog)),
+        0,
+        0,
+    )
+    _check(ret, "prctl PR_SET_SECCOMP")
 
 
 def pidfd_open(pid: int) -> int:

@@ -1,0 +1,14 @@
+"""What confines a container beyond its namespaces.
+
+* `capabilities`: the capability bounding set a container keeps (the default drop list, each
+  entry with its reason; `security.cap_drop` / `security.cap_keep` adjust it).
+* `seccomp`: the default seccomp filter, a classic BPF program built here without libseccomp,
+  refusing with EPERM the system calls that reach the whole host (`security.seccomp`,
+  `security.seccomp_deny`).
+* `confine`: the two applied together, to the init right before it execs and to every
+  process `hutch exec`/`enter` starts, from one record kept in the container's run state, so
+  an exec'd process is never less confined than the init.
+
+Everything here is computed before the fork (after pivot_root or chroot the host's Python
+library is out of reach); the forked child only makes the system calls.
+"""

@@ -1,0 +1,98 @@
+"""Capabilities and seccomp: the init and every exec'd process are confined alike, and no
+file descriptor of the host reaches them."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from hutch.security.capabilities import CAPS, DEFAULT_DROP
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture(scope="module")
+def ct(hutch_root) -> str:
+    return hutch_root.running(hostname="ct-sec.example")
+
+
+def _status(text: str) -> dict[str, str]:
+    return dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
+
+
+def _check_caps(status: dict[str, str], extra: tuple[str, ...] = ()) -> None:
+    bnd = int(status["CapBnd"], 16)
+    for name in (*DEFAULT_DROP, *extra):
+        assert not bnd & (1 << CAPS[name]), f"{name} still in CapBnd {status['CapBnd']}"
+    for name in ("CAP_SYS_BOOT", "CAP_SYS_ADMIN", "CAP_NET_ADMIN", "CAP_CHOWN", "CAP_KILL"):
+        assert bnd & (1 << CAPS[name]), f"{name} missing from CapBnd {status['CapBnd']}"
+    assert int(status["CapEff"], 16) & ~bnd == 0
+    assert int(status["CapAmb"], 16) == 0
+    assert status["Seccomp"].strip() == "2"
+    assert status["NoNewPrivs"].strip() == "0"  # setuid binaries inside keep working
+
+
+def test_init_is_confined(hutch, ct):
+    with open(f"/proc/{hutch.init_pid(ct)}/status") as f:
+        _check_caps(_status(f.read()))
+    # and seen from the inside
+    _check_caps(_status(hutch.ok("exec", ct, "cat", "/proc/1/status").stdout))
+
+
+def test_exec_is_confined_like_the_init(hutch, ct):
+    _check_caps(_status(hutch.ok("exec", ct, "cat", "/proc/self/status").stdout))
+    # a tty does not change it
+    _check_caps(_status(hutch.ok("exec", ct, "-t", "cat", "/proc/self/status").stdout))
+
+
+def test_module_load_is_refused(hutch, ct):
+    p = hutch.run("exec", ct, "sh -c 'echo junk > /tmp/x.ko; insmod /tmp/x.ko'")
+    assert p.returncode != 0
+    assert "Operation not permitted" in p.stdout + p.stderr, p
+
+
+def test_host_clock_cannot_be_set(hutch, ct):
+    before = time.time()
+    p = hutch.run("exec", ct, "date", "-s", "2000-01-01")  # busybox: says so, exits 0
+    assert "Operation not permitted" in p.stdout + p.stderr, p
+    assert abs(time.time() - before) < 60
+    # reading it still works
+    assert int(hutch.ok("exec", ct, "date", "+%Y").stdout) >= 2024
+
+
+def test_cap_drop_and_seccomp_deny_from_the_config(hutch):
+    ctid = hutch.create(hostname="ct-sec2.example")
+    hutch.ok("set", ctid, "--cap_drop", "CAP_NET_RAW", "--seccomp_deny", "sethostname", "--save")
+    hutch.start(ctid)
+    with open(f"/proc/{hutch.init_pid(ctid)}/status") as f:
+        _check_caps(_status(f.read()), extra=("CAP_NET_RAW",))
+    _check_caps(
+        _status(hutch.ok("exec", ctid, "cat", "/proc/self/status").stdout),
+        extra=("CAP_NET_RAW",),
+    )
+    p = hutch.run("exec", ctid, "hostname", "other")
+    assert p.returncode != 0 and "Operation not permitted" in p.stdout + p.stderr, p
+    assert hutch.ok("exec", ctid, "hostname").stdout == "ct-sec2.example\n"
+
+
+def test_unconfined(hutch):
+    ctid = hutch.create()
+    hutch.ok("set", ctid, "--seccomp", "unconfined", "--cap_keep", "CAP_SYS_TIME", "--save")
+    hutch.start(ctid)
+    status = _status(hutch.ok("exec", ctid, "cat", "/proc/self/status").stdout)
+    assert status["Seccomp"].strip() == "0"
+    assert int(status["CapBnd"], 16) & (1 << CAPS["CAP_SYS_TIME"])
+    assert not int(status["CapBnd"], 16) & (1 << CAPS["CAP_SYS_MODULE"])
+
+
+def test_only_stdio_reaches_the_container(hutch, ct):
+    # the init, seen from the host: busybox init opens nothing of its own once running
+    fds = sorted(int(fd) for fd in os.listdir(f"/proc/{hutch.init_pid(ct)}/fd"))
+    assert fds == [0, 1, 2], fds
+    # an exec'd command: stdio, and the directory fd ls itself opens to read /proc/self/fd
+    out = hutch.ok("exec", ct, "ls", "/proc/self/fd").stdout.split()
+    assert len(set(out) - {"0", "1", "2"}) <= 1, out
+    out = hutch.ok("exec", ct, "-t", "ls", "/proc/self/fd").stdout.split()
+    assert len(set(out) - {"0", "1", "2"}) <= 1, out
