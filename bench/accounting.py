@@ -28,16 +28,12 @@ from typing import Any
 from lifecycle import (
     Hutch,
     Lxc,
-    bytecode_env,
-    cleanup_on_exit,
-    compile_hutch,
     log,
     lxc_version,
-    preflight,
+    peer_tools,
     ratio,
     run,
     start_many,
-    workspace,
 )
 
 
@@ -111,15 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", "-n", type=int, default=5)
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    preflight()
-    env = bytecode_env()
-    compile_hutch(env)
-    with workspace() as tmp:
-        (tmp / "hutch").mkdir()
-        (tmp / "lxc").mkdir()
-        hutch, lxc = Hutch(tmp / "hutch", env), Lxc(tmp / "lxc", env)
-        with cleanup_on_exit((hutch, lxc)):
-            table = measure(hutch, lxc, args.containers, args.runs, env)
+    with peer_tools() as (hutch, lxc, env):
+        table = measure(hutch, lxc, args.containers, args.runs, env)
     out = sys.stderr if args.json else sys.stdout
     print(
         f"\nhutch vs LXC {lxc_version()}: accounting over {args.containers} running "

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -565,8 +565,9 @@ def workspace() -> Iterator[Path]:
 
 
 @contextmanager
-def cleanup_on_exit(tools: tuple[Hutch, Lxc]) -> Iterator[None]:
-    """Stop and destroy whatever is left, even on Ctrl-C or SIGTERM."""
+def cleanup_always(cleanup: Callable[[], None]) -> Iterator[None]:
+    """Run `cleanup` when the block ends, even on Ctrl-C or SIGTERM (a second Ctrl-C
+    must not interrupt it)."""
 
     def on_term(_sig: int, _frame: object) -> None:
         raise KeyboardInterrupt
@@ -575,17 +576,55 @@ def cleanup_on_exit(tools: tuple[Hutch, Lxc]) -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not stop cleanup
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            cleanup()
+        finally:
+            signal.signal(signal.SIGTERM, old)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@contextmanager
+def cleanup_on_exit(tools: tuple[Hutch, Lxc]) -> Iterator[None]:
+    """Stop and destroy whatever is left, even on Ctrl-C or SIGTERM."""
+
+    def cleanup() -> None:
         for tool in tools:
             try:
                 tool.cleanup()
             except Exception as e:
                 log(f"cleanup of {tool.name} failed: {e}")
-        signal.signal(signal.SIGTERM, old)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        for path in leftover_cgroups(tools[0].base, tools[1].prefix):
-            log(f"warning: cgroup left behind after cleanup: {path}")
+
+    # LXC leaves an empty lxc.pivot group in each hierarchy: ours to remove if it was not
+    # there before (the host is left as found)
+    pivots_before = {m / "lxc.pivot" for m in cgroup_mounts() if (m / "lxc.pivot").exists()}
+    with cleanup_always(cleanup):
+        yield
+    for m in cgroup_mounts():
+        pivot = m / "lxc.pivot"
+        if pivot not in pivots_before and pivot.is_dir():
+            try:
+                pivot.rmdir()
+            except OSError:
+                pass
+    for path in leftover_cgroups(tools[0].base, tools[1].prefix):
+        log(f"warning: cgroup left behind after cleanup: {path}")
+
+
+@contextmanager
+def peer_tools() -> Iterator[tuple[Hutch, Lxc, dict[str, str]]]:
+    """hutch and LXC, each in its own directory of a fresh workspace, with hutch's
+    bytecode compiled; everything they made is removed afterwards, whatever happens."""
+    preflight()
+    env = bytecode_env()
+    compile_hutch(env)
+    with workspace() as tmp:
+        (tmp / "hutch").mkdir()
+        (tmp / "lxc").mkdir()
+        hutch, lxc = Hutch(tmp / "hutch", env), Lxc(tmp / "lxc", env)
+        with cleanup_on_exit((hutch, lxc)):
+            yield hutch, lxc, env
 
 
 def preflight() -> None:

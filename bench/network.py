@@ -27,6 +27,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from lifecycle import cleanup_always
+
 HUTCH = str(Path(sys.executable).with_name("hutch"))
 TIMEOUT = 60.0
 PORT = 5201
@@ -199,20 +201,8 @@ def workspace() -> Iterator[Path]:
 
 @contextlib.contextmanager
 def cleanup_on_exit(bench: Bench) -> Iterator[None]:
-    def on_term(_sig: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    old = signal.signal(signal.SIGTERM, on_term)
-    try:
+    with cleanup_always(bench.cleanup):
         yield
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not stop cleanup
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        try:
-            bench.cleanup()
-        finally:
-            signal.signal(signal.SIGTERM, old)
-            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def preflight() -> None:

@@ -26,14 +26,10 @@ from typing import Any
 from lifecycle import (
     Hutch,
     Lxc,
-    bytecode_env,
-    cleanup_on_exit,
-    compile_hutch,
     log,
-    preflight,
+    peer_tools,
     ratio,
     run,
-    workspace,
 )
 
 BACKENDS = ("dir", "overlay", "image")
@@ -118,15 +114,8 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    preflight()
-    env = bytecode_env()
-    compile_hutch(env)
-    with workspace() as base:
-        (base / "hutch").mkdir()
-        (base / "lxc").mkdir()
-        hutch, lxc = Hutch(base / "hutch", env), Lxc(base / "lxc", env)
-        with cleanup_on_exit((hutch, lxc)):
-            m = measure(hutch, lxc, args.runs)
+    with peer_tools() as (hutch, lxc, _env):
+        m = measure(hutch, lxc, args.runs)
     if args.json:
         json.dump(m, sys.stdout, indent=2, sort_keys=True)
         print()
