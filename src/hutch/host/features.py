@@ -199,6 +199,32 @@ def misc() -> list[Check]:
     out.append(Check("Misc", "Seccomp", "enabled" if seccomp else "optional"))
     caps = os.path.exists("/proc/sys/kernel/cap_last_cap")
     out.append(Check("Misc", "File capabilities", "enabled" if caps else "missing"))
+    out.append(
+        Check(
+            "Misc",
+            "BPF cgroup device programs",
+            "enabled" if _bpf_device_program() else "optional",
+            "" if _bpf_device_program() else "no device allowlist on cgroup v2",
+        )
+    )
+    lxcfs = os.path.exists("/var/lib/lxcfs/proc/meminfo")
+    out.append(
+        Check(
+            "Misc",
+            "lxcfs",
+            "enabled" if lxcfs else "optional",
+            ""
+            if lxcfs
+            else "free/top inside show the host's totals (apt-get install lxcfs and run it)",
+        )
+    )
+    for tool, why in (
+        ("debootstrap", "no `hutch template create`"),
+        ("zstd", "no .tar.zst templates"),
+        ("mkfs.ext4", "no image backend"),
+    ):
+        found = shutil.which(tool)
+        out.append(Check("Tools", tool, "enabled" if found else "optional", "" if found else why))
     criu = shutil.which("criu")
     out.append(
         Check(
@@ -209,6 +235,19 @@ def misc() -> list[Check]:
         )
     )
     return out
+
+
+def _bpf_device_program() -> bool:
+    """Load (and drop) the device allowlist program hutch attaches on cgroup v2."""
+    from hutch.linux import bpf
+    from hutch.security.devices import allowlist, program
+
+    try:
+        fd = bpf.prog_load(bpf.BPF_PROG_TYPE_CGROUP_DEVICE, program(allowlist()))
+    except OSError:
+        return False
+    os.close(fd)
+    return True
 
 
 def _openat2() -> bool:
