@@ -199,12 +199,13 @@ def misc() -> list[Check]:
     out.append(Check("Misc", "Seccomp", "enabled" if seccomp else "optional"))
     caps = os.path.exists("/proc/sys/kernel/cap_last_cap")
     out.append(Check("Misc", "File capabilities", "enabled" if caps else "missing"))
+    bpf_ok = _bpf_device_program()
     out.append(
         Check(
             "Misc",
             "BPF cgroup device programs",
-            "enabled" if _bpf_device_program() else "optional",
-            "" if _bpf_device_program() else "no device allowlist on cgroup v2",
+            "enabled" if bpf_ok else "optional",
+            "" if bpf_ok else "no device allowlist on cgroup v2",
         )
     )
     lxcfs = os.path.exists("/var/lib/lxcfs/proc/meminfo")
