@@ -116,32 +116,28 @@ def _host_side(ip: Any, plan: dict[str, Any], pid: int, record: dict[str, Any]) 
     for n in plan["netifs"]:
         if n["type"] == "veth":
             _veth(ip, n, pid, record)
-        elif n["type"] == "macvlan":
-            ip.link(
-                "add",
-                ifname=n["ifname"],
-                kind="macvlan",
-                link=_host_idx(ip, n["link"], f"{n['ifname']}: link="),
-                macvlan_mode=n["mode"],
-                address=n["mac"],
-                net_ns_pid=pid,
-            )
-        elif n["type"] == "vlan":
-            if not os.path.exists("/proc/net/vlan") and not os.path.exists("/sys/module/8021q"):
+        elif n["type"] in ("macvlan", "vlan"):
+            if n["type"] == "vlan" and not (
+                os.path.exists("/proc/net/vlan") or os.path.exists("/sys/module/8021q")
+            ):
                 from hutch.errors import KernelFeatureMissing
 
                 raise KernelFeatureMissing(
                     f"{n['ifname']}: VLAN interfaces need the kernel's 8021q module, which "
                     "this kernel does not have"
                 )
+            # both are children of a host link, created straight in the container's netns
+            extra = (
+                {"macvlan_mode": n["mode"]} if n["type"] == "macvlan" else {"vlan_id": n["vlan"]}
+            )
             ip.link(
                 "add",
                 ifname=n["ifname"],
-                kind="vlan",
+                kind=n["type"],
                 link=_host_idx(ip, n["link"], f"{n['ifname']}: link="),
-                vlan_id=n["vlan"],
                 address=n["mac"],
                 net_ns_pid=pid,
+                **extra,
             )
     if plan["venet"]:
         _venet_host(ip, plan["venet"], pid, record)
