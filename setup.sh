@@ -28,6 +28,8 @@ DEV_PKGS=(
     iperf3           # network throughput through venet / veth
     qemu-system-x86  # tools/v2vm: a pure cgroup v2 VM for the v2 driver's tests
     lxcfs            # per-container /proc/meminfo etc.; tests start it when no daemon runs
+    gcc              # the escape-probe tests build a static attack program for inside
+    libc6-dev        # ... against glibc's static libc.a
 )
 
 VENV=/opt/hutch/venv
