@@ -1,68 +1,71 @@
-"""The default seccomp program, decoded and run by a small classic-BPF interpreter."""
+"""The default seccomp program as libseccomp exports it, decoded and run by a small
+classic-BPF interpreter: what the kernel would answer for a call, per architecture."""
 
 from __future__ import annotations
 
+import base64
 import errno
+import struct
 
 import pytest
+import seccomp as libseccomp
 
 from hutch.config.schema import KEY_BY_NAME, ContainerConfig
-from hutch.linux import syscall_table
 from hutch.security import capabilities, confine, seccomp
-from hutch.security.seccomp import (
-    AUDIT_ARCH_AARCH64,
-    AUDIT_ARCH_I386,
-    AUDIT_ARCH_X86_64,
-    SECCOMP_RET_ALLOW,
-    SECCOMP_RET_ERRNO,
-    SECCOMP_RET_KILL_PROCESS,
-)
 
-EPERM = SECCOMP_RET_ERRNO | errno.EPERM
+# <linux/audit.h>
+AUDIT_ARCH = {"x86_64": 0xC000003E, "i386": 0x40000003, "aarch64": 0xC00000B7}
+AUDIT_ARCH_ARM = 0x40000028  # aarch64's 32-bit compat mode
+X32_SYSCALL_BIT = 0x40000000
+# <linux/seccomp.h>
+KILL_PROCESS = 0x80000000
+ALLOW = 0x7FFF0000
+EPERM = 0x00050000 | errno.EPERM
 
-
-def run(program: bytes, arch: int, nr: int) -> int:
-    """Interpret the subset of classic BPF the filter uses; returns the action."""
-    insns = seccomp.decode(program)
-    acc = pc = 0
-    for _ in range(len(insns)):
-        code, jt, jf, k = insns[pc]
-        if code == 0x20:  # ld [k]
-            assert k in (0, 4)
-            acc = nr & 0xFFFFFFFF if k == 0 else arch
-            pc += 1
-        elif code == 0x05:  # ja
-            pc += 1 + k
-        elif code == 0x15:  # jeq
-            pc += 1 + (jt if acc == k else jf)
-        elif code == 0x45:  # jset
-            pc += 1 + (jt if acc & k else jf)
-        elif code == 0x06:  # ret
-            return k
-        else:
-            raise AssertionError(f"unexpected opcode {code:#x}")
-    raise AssertionError("ran off the program")
-
-
-DENIED = [
-    "kexec_load",
-    "init_module",
-    "finit_module",
-    "delete_module",
-    "open_by_handle_at",
-    "add_key",
-    "request_key",
-    "keyctl",
-    "bpf",
-    "perf_event_open",
-    "swapon",
-    "swapoff",
-    "acct",
-    "settimeofday",
-    "clock_settime",
-    "userfaultfd",
-    "lookup_dcookie",
-]
+# Numbers from the kernel's uapi headers (asm/unistd_64.h, asm/unistd_32.h, asm-generic
+# unistd.h), written out rather than asked of libseccomp, so a wrong table would show.
+# fmt: off
+NR: dict[str, dict[str, int]] = {
+    "x86_64": {
+        "kexec_load": 246, "kexec_file_load": 320, "init_module": 175, "finit_module": 313,
+        "delete_module": 176, "open_by_handle_at": 304, "add_key": 248, "request_key": 249,
+        "keyctl": 250, "bpf": 321, "perf_event_open": 298, "userfaultfd": 323, "swapon": 167,
+        "swapoff": 168, "acct": 163, "settimeofday": 164, "clock_settime": 227, "iopl": 172,
+        "ioperm": 173, "lookup_dcookie": 212, "uselib": 134, "_sysctl": 156,
+        "nfsservctl": 180,
+        "read": 0, "write": 1, "openat": 257, "execve": 59, "clone": 56, "clone3": 435,
+        "mount": 165, "reboot": 169, "name_to_handle_at": 303, "quotactl": 179,
+        "adjtimex": 159, "clock_adjtime": 305, "clock_gettime": 228, "ptrace": 101,
+        "unshare": 272, "setns": 308, "pivot_root": 155, "process_vm_readv": 310,
+        "process_vm_writev": 311, "connect": 42,
+    },
+    "i386": {
+        "kexec_load": 283, "init_module": 128, "finit_module": 350, "delete_module": 129,
+        "open_by_handle_at": 342, "add_key": 286, "request_key": 287, "keyctl": 288,
+        "bpf": 357, "perf_event_open": 336, "userfaultfd": 374, "swapon": 87, "swapoff": 115,
+        "acct": 51, "settimeofday": 79, "clock_settime": 264, "clock_settime64": 404,
+        "stime": 25, "iopl": 110, "ioperm": 101, "vm86": 166, "vm86old": 113,
+        "lookup_dcookie": 253, "uselib": 86, "_sysctl": 149, "nfsservctl": 169,
+        "read": 3, "write": 4, "openat": 295, "execve": 11, "clone": 120, "clone3": 435,
+        "mount": 21, "reboot": 88, "name_to_handle_at": 341, "quotactl": 131,
+        "adjtimex": 124, "clock_adjtime": 343, "clock_gettime": 265, "ptrace": 26,
+        "unshare": 310, "setns": 346, "pivot_root": 217, "process_vm_readv": 347,
+        "process_vm_writev": 348, "connect": 362, "socketcall": 102,
+    },
+    "aarch64": {
+        "kexec_load": 104, "kexec_file_load": 294, "init_module": 105, "finit_module": 273,
+        "delete_module": 106, "open_by_handle_at": 265, "add_key": 217, "request_key": 218,
+        "keyctl": 219, "bpf": 280, "perf_event_open": 241, "userfaultfd": 282, "swapon": 224,
+        "swapoff": 225, "acct": 89, "settimeofday": 170, "clock_settime": 112,
+        "lookup_dcookie": 18, "nfsservctl": 42,
+        "read": 63, "write": 64, "openat": 56, "execve": 221, "clone": 220, "clone3": 435,
+        "mount": 40, "reboot": 142, "name_to_handle_at": 264, "quotactl": 60,
+        "adjtimex": 171, "clock_adjtime": 266, "clock_gettime": 113, "ptrace": 117,
+        "unshare": 97, "setns": 268, "pivot_root": 41, "process_vm_readv": 270,
+        "process_vm_writev": 271, "connect": 203,
+    },
+}
+# fmt: on
 ALLOWED = [
     "read",
     "write",
@@ -82,69 +85,137 @@ ALLOWED = [
     "setns",
     "pivot_root",
 ]
+DENIED = {abi: sorted(set(nrs) & set(seccomp.DEFAULT_DENY)) for abi, nrs in NR.items()}
+LIBSECCOMP_ARCH = {
+    "x86_64": libseccomp.Arch.X86_64,
+    "i386": libseccomp.Arch.X86,
+    "aarch64": libseccomp.Arch.AARCH64,
+}
+
+
+def decode(program: bytes) -> list[tuple[int, int, int, int]]:
+    """`struct sock_filter` entries (u16 code, u8 jt, u8 jf, u32 k), host byte order."""
+    assert program and len(program) % 8 == 0
+    return [struct.unpack_from("=HBBI", program, off) for off in range(0, len(program), 8)]
+
+
+def run(program: bytes, abi: str | int, nr: int, args: tuple[int, ...] = ()) -> int:
+    """Interpret the classic BPF libseccomp emits for these rules; returns the action."""
+    arch = AUDIT_ARCH[abi] if isinstance(abi, str) else abi
+    args = (*args, 0, 0, 0, 0, 0, 0)[:6]
+    data = struct.pack("=IIQ6Q", nr & 0xFFFFFFFF, arch, 0, *args)  # struct seccomp_data
+    insns = decode(program)
+    acc = pc = 0
+    for _ in range(len(insns)):
+        code, jt, jf, k = insns[pc]
+        pc += 1
+        if code == 0x20:  # ld [k]
+            (acc,) = struct.unpack_from("=I", data, k)
+        elif code == 0x05:  # ja
+            pc += k
+        elif code in (0x15, 0x25, 0x35, 0x45):  # jeq, jgt, jge, jset
+            taken = {0x15: acc == k, 0x25: acc > k, 0x35: acc >= k, 0x45: bool(acc & k)}[code]
+            pc += jt if taken else jf
+        elif code == 0x06:  # ret
+            return k
+        else:
+            raise AssertionError(f"unexpected opcode {code:#x}")
+    raise AssertionError("ran off the program")
 
 
 @pytest.mark.parametrize("arch", ["x86_64", "aarch64"])
 def test_native_decisions(arch: str) -> None:
-    audit, table, _ = seccomp.ARCHES[arch]
     program = seccomp.build(arch=arch)
-    for name in DENIED:
-        assert run(program, audit, table[name]) == EPERM, name
+    for name in DENIED[arch]:
+        assert run(program, arch, NR[arch][name]) == EPERM, name
     for name in ALLOWED:
-        assert run(program, audit, table[name]) == SECCOMP_RET_ALLOW, name
-    if arch == "x86_64":
-        for name in ("kexec_file_load", "iopl", "ioperm", "uselib", "_sysctl", "nfsservctl"):
-            assert run(program, audit, table[name]) == EPERM, name
+        assert run(program, arch, NR[arch][name]) == ALLOW, name
+    for name in ("kexec_load", "init_module", "keyctl", "open_by_handle_at"):
+        assert name in DENIED[arch]
 
 
 def test_every_listed_call_is_refused_where_it_exists() -> None:
-    for arch, (audit, table, compat) in seccomp.ARCHES.items():
+    """Every number an architecture defines: EPERM if its name is listed, else allowed."""
+    for arch, abis in (("x86_64", ("x86_64", "i386")), ("aarch64", ("aarch64",))):
         program = seccomp.build(arch=arch)
-        tables = [(audit, table)] + ([compat] if compat else [])
-        for a, t in tables:
-            for name in seccomp.DEFAULT_DENY:
-                if name in t:
-                    assert run(program, a, t[name]) == EPERM, (arch, name)
-            refused = {nr for name, nr in t.items() if name in seccomp.DEFAULT_DENY}
-            for name, nr in t.items():
-                if nr not in refused:
-                    assert run(program, a, nr) == SECCOMP_RET_ALLOW, (arch, name)
+        for abi in abis:
+            seen = 0
+            for nr in range(1024):
+                try:
+                    name = libseccomp.resolve_syscall(LIBSECCOMP_ARCH[abi], nr).decode()
+                except ValueError:  # no call with that number
+                    continue
+                seen += 1
+                want = EPERM if name in seccomp.DEFAULT_DENY else ALLOW
+                assert run(program, abi, nr) == want, (arch, abi, name)
+            assert seen > 250, abi
 
 
 def test_i386_compat_on_x86_64_uses_the_i386_numbers() -> None:
     program = seccomp.build(arch="x86_64")
-    i386 = syscall_table.I386
+    for name in DENIED["i386"]:
+        assert run(program, "i386", NR["i386"][name]) == EPERM, name
     for name in ("stime", "clock_settime64", "vm86", "vm86old", "keyctl", "init_module"):
-        assert run(program, AUDIT_ARCH_I386, i386[name]) == EPERM, name
-    # 246 is kexec_load on x86_64 but something else on i386
-    assert run(program, AUDIT_ARCH_I386, i386["read"]) == SECCOMP_RET_ALLOW
-    assert run(program, AUDIT_ARCH_I386, i386["reboot"]) == SECCOMP_RET_ALLOW
+        assert name in DENIED["i386"]
+    for name in ALLOWED:
+        assert run(program, "i386", NR["i386"][name]) == ALLOW, name
+    # 246 is kexec_load on x86_64 but not on i386, 250 is keyctl on x86_64 only
+    assert run(program, "i386", 246) == ALLOW
+    assert run(program, "i386", 250) == ALLOW
 
 
-def test_x32_calls_are_refused() -> None:
-    program = seccomp.build(arch="x86_64")
-    assert run(program, AUDIT_ARCH_X86_64, 0x40000000 | 0) == EPERM
-
-
-def test_foreign_architectures_are_killed() -> None:
-    assert run(seccomp.build(arch="x86_64"), AUDIT_ARCH_AARCH64, 0) == SECCOMP_RET_KILL_PROCESS
-    arm = 40 | 0x40000000  # AUDIT_ARCH_ARM: aarch64's compat mode, whose numbers go unchecked
-    assert run(seccomp.build(arch="aarch64"), arm, 0) == SECCOMP_RET_KILL_PROCESS
-    assert run(seccomp.build(arch="aarch64"), AUDIT_ARCH_X86_64, 0) == SECCOMP_RET_KILL_PROCESS
+def test_x32_calls_and_foreign_architectures_are_killed() -> None:
+    x86 = seccomp.build(arch="x86_64")
+    for nr in (0, NR["x86_64"]["execve"], NR["x86_64"]["kexec_load"], 512):
+        assert run(x86, "x86_64", X32_SYSCALL_BIT | nr) == KILL_PROCESS, nr
+    assert run(x86, "aarch64", 0) == KILL_PROCESS
+    assert run(x86, AUDIT_ARCH_ARM, 0) == KILL_PROCESS
+    arm = seccomp.build(arch="aarch64")
+    assert run(arm, AUDIT_ARCH_ARM, 0) == KILL_PROCESS  # its numbers go unchecked
+    assert run(arm, "x86_64", 0) == KILL_PROCESS
+    assert run(arm, "i386", 0) == KILL_PROCESS
 
 
 def test_extra_names_are_refused_too() -> None:
-    program = seccomp.build(("ptrace", "process_vm_writev"), arch="x86_64")
-    t = syscall_table.X86_64
-    assert run(program, AUDIT_ARCH_X86_64, t["ptrace"]) == EPERM
-    assert run(program, AUDIT_ARCH_X86_64, t["process_vm_writev"]) == EPERM
-    assert run(program, AUDIT_ARCH_X86_64, t["process_vm_readv"]) == SECCOMP_RET_ALLOW
+    extra = ("ptrace", "process_vm_writev", "connect")
+    for arch in ("x86_64", "aarch64"):
+        program = seccomp.build(extra, arch=arch)
+        for name in extra:
+            assert run(program, arch, NR[arch][name]) == EPERM, (arch, name)
+        assert run(program, arch, NR[arch]["process_vm_readv"]) == ALLOW, arch
+    program = seccomp.build(extra, arch="x86_64")
+    i386 = NR["i386"]
+    assert run(program, "i386", i386["ptrace"]) == EPERM
+    # i386 reaches connect directly and through socketcall(SYS_CONNECT): both refused
+    assert run(program, "i386", i386["connect"]) == EPERM
+    assert run(program, "i386", i386["socketcall"], (3,)) == EPERM
+    assert run(program, "i386", i386["socketcall"], (1,)) == ALLOW  # SYS_SOCKET
+
+
+def test_names_are_checked() -> None:
+    assert seccomp.parse_syscall_name(" ptrace ") == "ptrace"
+    assert seccomp.parse_syscall_name("stime") == "stime"  # i386 only, still a call
+    for bad in ("no_such_call", "", "ptrace;"):
+        with pytest.raises(ValueError, match="is not a system call name"):
+            seccomp.parse_syscall_name(bad)
+    with pytest.raises(ValueError, match="is not a system call name"):
+        seccomp.build(("no_such_call",), arch="x86_64")
+    with pytest.raises(ValueError, match="no seccomp filter for the mips"):
+        seccomp.build(arch="mips")
 
 
 def test_too_many_names_are_refused() -> None:
-    names = tuple(sorted(syscall_table.X86_64))[: seccomp.MAX_DENY + 1]
+    names = tuple(
+        libseccomp.resolve_syscall(libseccomp.Arch.X86_64, nr).decode()
+        for nr in range(seccomp.MAX_DENY + 1)
+    )
     with pytest.raises(ValueError, match="at most"):
         seccomp.build(names, arch="x86_64")
+
+
+def test_library_version() -> None:
+    version = seccomp.library_version()
+    assert version is not None and version.split(".")[0] == "2", version
 
 
 def test_capability_defaults_and_config() -> None:
@@ -172,9 +243,17 @@ def test_config_keys_and_record() -> None:
     cfg = ContainerConfig.from_values("101", {"security.seccomp_deny": ("ptrace",)})
     rec = confine.record(cfg)
     assert rec["deny"] == ["ptrace"] and capabilities.CAPS["CAP_SYS_MODULE"] in rec["cap_drop"]
+    # the run state keeps the compiled program: prepare (as `exec` does) only decodes it
+    program = seccomp.build(("ptrace",))
+    assert base64.b64decode(rec["seccomp"]) == program
     conf = confine.prepare(rec)
-    assert conf is not None and conf.seccomp is not None
+    assert conf is not None and conf.seccomp == program
+    # a record kept by an older hutch has only the names: compiled then, to the same program
+    old = {k: v for k, v in rec.items() if k != "seccomp"}
+    assert confine.prepare(old) == conf
     off = ContainerConfig.from_values("101", {"security.seccomp": "unconfined"})
-    conf = confine.prepare(confine.record(off))
+    rec = confine.record(off)
+    assert "seccomp" not in rec and rec["deny"] is None
+    conf = confine.prepare(rec)
     assert conf is not None and conf.seccomp is None
     assert confine.prepare({}) is None

@@ -2,7 +2,7 @@
 
 * `capabilities`: the capability bounding set a container keeps (the default drop list, each
   entry with its reason; `security.cap_drop` / `security.cap_keep` adjust it).
-* `seccomp`: the default seccomp filter, a classic BPF program built here without libseccomp,
+* `seccomp`: the default seccomp filter, a classic BPF program compiled by libseccomp,
   refusing with EPERM the system calls that reach the whole host (`security.seccomp`,
   `security.seccomp_deny`).
 * `confine`: the two applied together, to the init right before it execs and to every

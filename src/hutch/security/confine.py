@@ -1,12 +1,15 @@
 """Capabilities and seccomp applied together, to the init and to every exec'd process.
 
-`record(cfg)` is what a start keeps in the run state (plain JSON); `prepare(record)` turns it
-into what the child needs (capability numbers, the filter program) before the fork; `apply`
+`record(cfg)` is what a start keeps in the run state (plain JSON, the filter program compiled by
+libseccomp in base64); `prepare(record)` turns it into what the child needs (capability
+numbers, the program's bytes) before the fork; `apply`
 runs in the child right before execve and only makes system calls: no import, no allocation
 of note, so it works after pivot_root or chroot into the container.
 """
 
 from __future__ import annotations
+
+import base64
 
 from hutch.linux import syscalls as sc
 
@@ -42,10 +45,15 @@ def record(cfg: ContainerConfig) -> dict:
     """The confinement a container starts with, as the run state keeps it."""
     from hutch.security.capabilities import dropped
 
-    deny = None
+    rec: dict = {"cap_drop": list(dropped(cfg.security_cap_drop, cfg.security_cap_keep))}
+    rec["deny"] = None
     if cfg.security_seccomp != "unconfined":
-        deny = list(cfg.security_seccomp_deny)
-    return {"cap_drop": list(dropped(cfg.security_cap_drop, cfg.security_cap_keep)), "deny": deny}
+        from hutch.security.seccomp import build
+
+        rec["deny"] = list(cfg.security_seccomp_deny)
+        # compiled once, here: `exec` loads these bytes and never imports libseccomp
+        rec["seccomp"] = base64.b64encode(build(tuple(rec["deny"]))).decode("ascii")
+    return rec
 
 
 def prepare(rec: dict | None) -> Confinement | None:
@@ -54,12 +62,18 @@ def prepare(rec: dict | None) -> Confinement | None:
     if not rec:
         return None
     from hutch.security.capabilities import cap_last_cap
-    from hutch.security.seccomp import build
 
     last = cap_last_cap()
     caps = tuple(c for c in rec.get("cap_drop", ()) if c <= last)
     deny = rec.get("deny")
-    return Confinement(caps, None if deny is None else build(tuple(deny)))
+    if deny is None:
+        return Confinement(caps, None)
+    if "seccomp" in rec:
+        return Confinement(caps, base64.b64decode(rec["seccomp"]))
+    # started by a hutch that kept only the names: compile them as it did
+    from hutch.security.seccomp import build
+
+    return Confinement(caps, build(tuple(deny)))
 
 
 def apply(conf: Confinement) -> None:  # pragma: no cover - runs in the container's child

@@ -1,51 +1,33 @@
-"""The default seccomp filter: a classic BPF program, built here without libseccomp.
+"""The default seccomp filter, compiled by libseccomp (Debian's python3-seccomp).
 
 The filter refuses with EPERM the system calls whose effect is not confined by a namespace
 (modules, kexec, the host clock, swap, the kernel keyring, BPF and perf, raw I/O ports) and
 allows everything else: a system container runs a whole distribution, so a deny list is the
-right shape. It checks the architecture first. On x86_64 the i386 compat calls get the same
-refusals from the i386 table and x32 calls (bit 30 of the number) are refused as a whole; any
-other architecture (aarch64's 32-bit ARM compat, for one) kills the process, since its numbers
-are not checked.
+right shape. On x86_64 the i386 compat ABI gets the same refusals (libseccomp knows its
+numbers); x32 calls, and any architecture not in the filter (aarch64's 32-bit ARM compat, for
+one), kill the process: their numbers are not checked, and a process whose every call failed
+could only spin.
 
-The program is `struct sock_filter` entries (u16 code, u8 jt, u8 jf, u32 k) in host byte
-order, for prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER). Without no_new_privs loading it needs
-CAP_SYS_ADMIN, which the container's root has: no_new_privs stays off, so setuid binaries in
-the container keep working.
+libseccomp only compiles here. `build` returns the program it exports (`struct sock_filter`
+entries in host byte order), and hutch loads those bytes itself with prctl in the container's
+child (`hutch.security.confine.apply`) rather than calling libseccomp's load() there:
+- load() compiles again, allocating in a forked child that runs after pivot_root or chroot
+  into the container; the child is kept to bare system calls, which cannot fail that way.
+- load() sets no_new_privs unless told otherwise, and that breaks setuid binaries in the
+  container; without it loading needs CAP_SYS_ADMIN, which the container's root has.
+- compiled once at start, the program is kept in the run state (`confine.record`), so
+  `hutch exec` applies the same bytes as the init without importing libseccomp.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import struct
 
-from hutch.linux import syscall_table
+from hutch.errors import OperationFailed
 
-# <linux/audit.h>
-AUDIT_ARCH_X86_64 = 62 | 0x80000000 | 0x40000000
-AUDIT_ARCH_I386 = 3 | 0x40000000
-AUDIT_ARCH_AARCH64 = 183 | 0x80000000 | 0x40000000
-X32_SYSCALL_BIT = 0x40000000
-
-# <linux/filter.h>, <linux/bpf_common.h>
-BPF_LD_W_ABS = 0x00 | 0x00 | 0x20
-BPF_JMP_JA = 0x05 | 0x00
-BPF_JMP_JEQ_K = 0x05 | 0x10 | 0x00
-BPF_JMP_JSET_K = 0x05 | 0x40 | 0x00
-BPF_RET_K = 0x06 | 0x00
-
-# <linux/seccomp.h>
-SECCOMP_RET_KILL_PROCESS = 0x80000000
-SECCOMP_RET_ERRNO = 0x00050000
-SECCOMP_RET_ALLOW = 0x7FFF0000
-DATA_NR = 0  # offsetof(struct seccomp_data, nr)
-DATA_ARCH = 4  # offsetof(struct seccomp_data, arch)
-
-RET_EPERM = SECCOMP_RET_ERRNO | errno.EPERM
-
-# Refused by default, each for a reason. Names absent from an architecture's table (iopl on
-# aarch64, stime outside i386) are skipped there. Deliberately ALLOWED: reboot (in a pid
+# Refused by default, each for a reason. Names an architecture lacks (iopl on aarch64, stime
+# outside i386) are skipped there by libseccomp. Deliberately ALLOWED: reboot (in a pid
 # namespace it only ends the container: hutch restarts it), name_to_handle_at (only makes a
 # handle; systemd uses it; open_by_handle_at is the dangerous half), quotactl (quotas of the
 # container's image), mount and the new mount API (a system container mounts), adjtimex and
@@ -81,24 +63,33 @@ DEFAULT_DENY: dict[str, str] = {
     "_sysctl": "obsolete sysctl interface (removed since Linux 5.5)",
 }
 
-# architecture -> (its audit arch, its table, a compat architecture checked too)
-ARCHES: dict[str, tuple[int, dict[str, int], tuple[int, dict[str, int]] | None]] = {
-    "x86_64": (
-        AUDIT_ARCH_X86_64,
-        syscall_table.X86_64,
-        (AUDIT_ARCH_I386, syscall_table.I386),
-    ),
-    "aarch64": (AUDIT_ARCH_AARCH64, syscall_table.AARCH64, None),
+# host architecture -> the libseccomp architectures its filter checks (native first)
+ARCHES: dict[str, tuple[str, ...]] = {
+    "x86_64": ("X86_64", "X86"),
+    "aarch64": ("AARCH64",),
 }
-ALL_NAMES: frozenset[str] = frozenset(
-    syscall_table.X86_64.keys() | syscall_table.I386.keys() | syscall_table.AARCH64.keys()
-)
-MAX_DENY = 250  # a conditional jump reaches 255 instructions ahead
+# Bounds the configured list, so a filter stays a short scan that every call pays for.
+MAX_DENY = 250
+
+
+def _libseccomp():  # type: ignore[no-untyped-def]
+    try:
+        import seccomp
+    except ImportError:
+        raise OperationFailed(
+            "libseccomp's Python binding is not installed",
+            hint="apt-get install python3-seccomp, then run setup.sh again",
+        ) from None
+    return seccomp
 
 
 def parse_syscall_name(text: str) -> str:
+    """`text` as a system call name libseccomp knows on some architecture."""
     name = text.strip()
-    if name not in ALL_NAMES:
+    lib = _libseccomp()
+    # -1 is an unknown name; a name missing from this architecture resolves to a pseudo
+    # number (below -1) and is still a system call, e.g. stime for i386
+    if not name or lib.resolve_syscall(lib.Arch.X86_64, name) == -1:
         raise ValueError(f"{text!r} is not a system call name (such as ptrace)")
     return name
 
@@ -107,58 +98,47 @@ def host_arch() -> str:
     return os.uname().machine
 
 
-def _insn(code: int, k: int = 0, jt: int = 0, jf: int = 0) -> tuple[int, int, int, int]:
-    return (code, jt, jf, k)
-
-
-def _section(
-    table: dict[str, int], names: list[str], x32_guard: bool
-) -> list[tuple[int, int, int, int]]:
-    """Check the call number against `names`: EPERM if listed, else allow."""
-    nrs = sorted({table[n] for n in names if n in table})
-    checks: list[tuple[int, int, int]] = []  # (code, k, 0)
-    if x32_guard:
-        checks.append((BPF_JMP_JSET_K, X32_SYSCALL_BIT, 0))
-    checks += [(BPF_JMP_JEQ_K, nr, 0) for nr in nrs]
-    if len(checks) > MAX_DENY:
-        raise ValueError(f"a seccomp filter refuses at most {MAX_DENY} system calls")
-    out = [_insn(BPF_LD_W_ABS, DATA_NR)]
-    for i, (code, k, _) in enumerate(checks):
-        # jump over the remaining checks and the ALLOW to the EPERM return
-        out.append(_insn(code, k, jt=len(checks) - i, jf=0))
-    out.append(_insn(BPF_RET_K, SECCOMP_RET_ALLOW))
-    out.append(_insn(BPF_RET_K, RET_EPERM))
-    return out
-
-
 def build(extra_deny: tuple[str, ...] = (), arch: str | None = None) -> bytes:
-    """The filter program for `arch` (default: this host's) as bytes."""
+    """The filter program for `arch` (default: this host's), as loaded by prctl."""
     arch = arch or host_arch()
     if arch not in ARCHES:
         raise ValueError(f"no seccomp filter for the {arch} architecture")
-    audit_arch, table, compat = ARCHES[arch]
-    names = sorted(set(DEFAULT_DENY) | set(extra_deny))
-    native = _section(table, names, x32_guard=arch == "x86_64")
-    prog = [_insn(BPF_LD_W_ABS, DATA_ARCH)]
-    if compat is None:
-        prog += [
-            _insn(BPF_JMP_JEQ_K, audit_arch, jt=1, jf=0),
-            _insn(BPF_RET_K, SECCOMP_RET_KILL_PROCESS),
-        ]
-        prog += native
-    else:
-        compat_arch, compat_table = compat
-        prog += [
-            _insn(BPF_JMP_JEQ_K, audit_arch, jt=3, jf=0),  # -> native
-            _insn(BPF_JMP_JEQ_K, compat_arch, jt=0, jf=1),
-            _insn(BPF_JMP_JA, len(native) + 1),  # -> compat (ja takes a 32-bit offset)
-            _insn(BPF_RET_K, SECCOMP_RET_KILL_PROCESS),
-        ]
-        prog += native
-        prog += _section(compat_table, names, x32_guard=False)
-    return b"".join(struct.pack("=HBBI", *insn) for insn in prog)
+    names = sorted(set(DEFAULT_DENY) | {parse_syscall_name(n) for n in extra_deny})
+    if len(names) > MAX_DENY:
+        raise ValueError(f"a seccomp filter refuses at most {MAX_DENY} system calls")
+    lib = _libseccomp()
+    filt = lib.SyscallFilter(lib.ALLOW)
+    filt.set_attr(lib.Attr.ACT_BADARCH, lib.KILL_PROCESS)
+    # the filter starts with the native architecture: swap in `arch`'s (also when building
+    # for another host, as the tests do), before any rule so each rule covers all of them
+    wanted = [getattr(lib.Arch, name) for name in ARCHES[arch]]
+    for a in wanted:
+        if not filt.exist_arch(a):
+            filt.add_arch(a)
+    if lib.system_arch() not in {int(a) & 0xFFFFFFFF for a in wanted}:
+        filt.remove_arch(lib.Arch.NATIVE)
+    for name in names:
+        filt.add_rule(lib.ERRNO(errno.EPERM), name)
+    fd = os.memfd_create("hutch-seccomp", os.MFD_CLOEXEC)
+    with open(fd, "w+b") as f:
+        filt.export_bpf(f)
+        f.seek(0)
+        return f.read()
 
 
-def decode(program: bytes) -> list[tuple[int, int, int, int]]:
-    """The program back as (code, jt, jf, k) tuples."""
-    return [struct.unpack_from("=HBBI", program, off) for off in range(0, len(program), 8)]
+def library_version() -> str | None:
+    """libseccomp's version, as `hutch checkconfig` reports it (None: not installed)."""
+    try:
+        _libseccomp()
+    except OperationFailed:
+        return None
+    import ctypes
+
+    # the binding does not expose it; the library it loaded does
+    class Version(ctypes.Structure):
+        _fields_ = [("major", ctypes.c_uint), ("minor", ctypes.c_uint), ("micro", ctypes.c_uint)]
+
+    func = ctypes.CDLL("libseccomp.so.2").seccomp_version
+    func.restype = ctypes.POINTER(Version)
+    v = func().contents
+    return f"{v.major}.{v.minor}.{v.micro}"
