@@ -20,6 +20,7 @@ RUNTIME_PKGS=(
     e2fsprogs        # mkfs.ext4 for image-file rootfs with a disk quota
     debootstrap      # Debian templates (probed lazily, but cheap to have)
     zstd             # .tar.zst OS templates (hutch.storage.extract)
+    python3-seccomp  # libseccomp's Python binding: compiles the seccomp filter
 )
 # --dev: peers that bench/ measures hutch against, side by side.
 DEV_PKGS=(
@@ -130,6 +131,105 @@ install_packages() {
     fi
 }
 
+# CRIU for hutch checkpoint/restore. Debian 13's criu works on current kernels; Debian 12's
+# 3.17 fails on new ones ("Unexpected rt vDSO area bounds"), and trixie's criu needs trixie's
+# glibc. So on Debian 12 trixie's criu and the libraries it needs are fetched as .debs (a
+# private apt state: trixie never enters the system's sources), unpacked under $CRIU_DIR and
+# run through trixie's own loader. --library-path rather than LD_LIBRARY_PATH, so the host
+# programs criu starts (ip, iptables) keep the host's libraries. Its network lock works with
+# nftables (--network-lock nftables, through the bundled libnftables), but a dump of a
+# network namespace still runs iptables-save and ip6tables-save in it: iptables is needed.
+CRIU_DIR=/opt/hutch/criu
+CRIU_CACHE=/var/cache/hutch/criu
+CRIU_MIRROR=${HUTCH_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+
+criu_works() {
+    "$1" --version 2>/dev/null | grep -Eq '^Version: ([4-9]|[1-9][0-9])\.' \
+        && "$1" check >/dev/null 2>&1
+}
+
+fetch_trixie_criu() {
+    local apt_dir stage loader libdir pkgs deb
+    apt_dir=$(mktemp -d)
+    stage=$CRIU_DIR.new
+    # The trap cleans up when quietly's die exits half-way.
+    trap 'rm -rf "$apt_dir" "$stage"' EXIT
+    mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial" "$apt_dir/parts" "$CRIU_CACHE"
+    : >"$apt_dir/status"
+    echo "deb $CRIU_MIRROR trixie main" >"$apt_dir/sources.list"
+    cat >"$apt_dir/apt.conf" <<EOF
+Dir::Etc::SourceList "$apt_dir/sources.list";
+Dir::Etc::SourceParts "$apt_dir/parts";
+Dir::Etc::Preferences "$apt_dir/preferences";
+Dir::Etc::PreferencesParts "$apt_dir/parts";
+Dir::State "$apt_dir";
+Dir::State::Lists "$apt_dir/lists";
+Dir::State::status "$apt_dir/status";
+Dir::Cache "$apt_dir";
+Dir::Cache::archives "$apt_dir/archives";
+APT::Architecture "$(dpkg --print-architecture)";
+Acquire::Languages "none";
+APT::Sandbox::User "root";
+EOF
+    say "fetching criu from Debian 13 (trixie) into $CRIU_DIR ..."
+    quietly env APT_CONFIG="$apt_dir/apt.conf" apt-get update -q
+    # Every package criu's run-time libraries come from; an empty dpkg status makes apt
+    # list the whole closure, glibc included.
+    mapfile -t pkgs < <(APT_CONFIG="$apt_dir/apt.conf" apt-cache depends --recurse \
+        --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces \
+        --no-enhances criu | grep -E '^[a-z0-9]' | sort -u)
+    [ "${#pkgs[@]}" -gt 1 ] || die "trixie's criu has no dependency list"
+    # apt-get download writes into the current directory. A fresh one, so exactly this
+    # set is unpacked and then cached. (Sandbox user root above: _apt cannot write into
+    # the private mktemp directories.)
+    mkdir "$apt_dir/debs"
+    (cd "$apt_dir/debs" && quietly env APT_CONFIG="$apt_dir/apt.conf" \
+        apt-get download -q "${pkgs[@]}")
+    rm -rf "$stage"
+    mkdir -p "$stage/bin"
+    for deb in "$apt_dir/debs/"*.deb; do
+        quietly dpkg-deb -x "$deb" "$stage"
+    done
+    rm -f "$CRIU_CACHE/"*.deb
+    mv "$apt_dir/debs/"*.deb "$CRIU_CACHE/"
+    loader=$(find "$stage/usr/lib" -mindepth 2 -maxdepth 2 -name 'ld-linux*.so.*' -print -quit)
+    [ -n "$loader" ] || die "no ld-linux in trixie's libc6"
+    libdir=${loader%/*}
+    libdir=$CRIU_DIR${libdir#"$stage"}
+    cat >"$stage/bin/criu" <<EOF
+#!/bin/sh
+# Installed by hutch's setup.sh: Debian 13's criu with its own loader and libraries.
+exec "$libdir/${loader##*/}" --library-path "$libdir" "$CRIU_DIR/usr/sbin/criu" "\$@"
+EOF
+    chmod 755 "$stage/bin/criu"
+    rm -rf "$CRIU_DIR"
+    mv "$stage" "$CRIU_DIR"
+    rm -rf "$apt_dir"
+    trap - EXIT
+}
+
+install_criu() {
+    local release
+    release=$(cut -d. -f1 /etc/debian_version)
+    [ -z "$(missing_packages iptables)" ] || apt_install iptables
+    if [ "$release" != 12 ]; then
+        # Debian 13 (and testing, whose debian_version is a codename): the distribution's.
+        [ -z "$(missing_packages criu)" ] || apt_install criu
+        criu_works "$(command -v criu || echo /usr/sbin/criu)" \
+            || die "criu check failed; run it to see why"
+        say "criu ready"
+        return
+    fi
+    if criu_works "$CRIU_DIR/bin/criu"; then
+        say "criu already installed in $CRIU_DIR"
+        return
+    fi
+    fetch_trixie_criu
+    criu_works "$CRIU_DIR/bin/criu" \
+        || die "$CRIU_DIR/bin/criu check failed; run '$CRIU_DIR/bin/criu check' to see why"
+    say "criu ready: $CRIU_DIR/bin/criu"
+}
+
 # A venv made by another interpreter (a pyenv one, or Python 3.11 before an upgrade to
 # Debian 13) would break in odd ways later: recreate it instead.
 venv_matches() {
@@ -166,6 +266,21 @@ install_venv() {
     say "compiling bytecode ..."
     quietly env -u PYTHONDONTWRITEBYTECODE "$VENV/bin/python" -m compileall -q \
         "$CHECKOUT/src" "$($VENV/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"
+}
+
+# libseccomp's Python binding comes only as a Debian package: link just its extension module
+# into the venv (for the venv's Python version), not all of Debian's system site-packages.
+link_seccomp_binding() {
+    local suffix site so="" path
+    suffix=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+    while read -r path; do
+        if [ "${path##*/}" = "seccomp$suffix" ]; then so=$path; fi
+    done < <(dpkg -L python3-seccomp)
+    [ -n "$so" ] || die "python3-seccomp has no seccomp$suffix for $("$VENV/bin/python" -V)"
+    site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_path("platlib"))')
+    say "linking libseccomp's Python binding into $VENV ..."
+    ln -sfn "$so" "$site/seccomp$suffix"
+    "$VENV/bin/python" -c 'import seccomp' || die "seccomp does not import in $VENV"
 }
 
 link_commands() {
@@ -210,7 +325,9 @@ main() {
     [ -f "$CHECKOUT/pyproject.toml" ] || die "$CHECKOUT is not a hutch checkout"
     export DEBIAN_FRONTEND=noninteractive
     install_packages
+    install_criu
     install_venv
+    link_seccomp_binding
     link_commands
     if [ "$DEV" -eq 1 ]; then
         prepare_v2vm

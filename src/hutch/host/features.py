@@ -197,6 +197,18 @@ def misc() -> list[Check]:
     out.append(Check("Misc", "pidfd", "enabled" if _pidfd() else "missing"))
     seccomp = _proc_status_field("Seccomp") is not None
     out.append(Check("Misc", "Seccomp", "enabled" if seccomp else "optional"))
+    from hutch.security.seccomp import library_version
+
+    # it compiles the filter: without it only `security.seccomp = "unconfined"` starts
+    libseccomp = library_version()
+    out.append(
+        Check(
+            "Misc",
+            "libseccomp",
+            "enabled" if libseccomp else "missing",
+            libseccomp or "no seccomp filter (apt-get install python3-seccomp)",
+        )
+    )
     caps = os.path.exists("/proc/sys/kernel/cap_last_cap")
     out.append(Check("Misc", "File capabilities", "enabled" if caps else "missing"))
     bpf_ok = _bpf_device_program()
@@ -226,15 +238,47 @@ def misc() -> list[Check]:
     ):
         found = shutil.which(tool)
         out.append(Check("Tools", tool, "enabled" if found else "optional", "" if found else why))
-    criu = shutil.which("criu")
+    return out
+
+
+def checkpoint() -> list[Check]:
+    """CRIU's readiness: hutch works without it, minus checkpoint, restore and migration."""
+    from hutch.criu import binary, readiness
+
+    r = readiness.probe()
+    lost = "no checkpoint/restore or live migration"
+    if r.path is None:
+        return [Check("Checkpoint", "CRIU", "optional", f"{lost} (run setup.sh)")]
+    out = [Check("Checkpoint", "CRIU", "enabled", r.path)]
+    new_enough = r.version is not None and r.version[0] >= binary.MIN_MAJOR
     out.append(
         Check(
             "Checkpoint",
-            "CRIU",
-            "enabled" if criu else "optional",
-            criu or "no checkpoint/restore or live migration (apt-get install criu)",
+            "CRIU version",
+            "enabled" if new_enough else "optional",
+            r.version_text if new_enough else f"{r.version_text}: {lost} (need 4.0 or later)",
         )
     )
+    problems = "; ".join(r.problems)
+    if r.check_ok:
+        out.append(Check("Checkpoint", "criu check", "enabled", problems))
+    else:
+        out.append(Check("Checkpoint", "criu check", "optional", f"{lost}: {problems}"))
+    if r.check_ok:
+        for name, why in readiness.FEATURES:
+            ok = r.features.get(name, False)
+            out.append(
+                Check("Checkpoint", name, "enabled" if ok else "optional", "" if ok else why)
+            )
+        ipt = shutil.which("iptables-save")
+        out.append(
+            Check(
+                "Checkpoint",
+                "iptables-save",
+                "enabled" if ipt else "optional",
+                "" if ipt else "criu cannot dump a network namespace (apt-get install iptables)",
+            )
+        )
     return out
 
 
@@ -277,4 +321,4 @@ def _proc_status_field(name: str) -> str | None:
 
 
 def check_all() -> list[Check]:
-    return [*namespaces(), *cgroups(), *network(), *filesystems(), *misc()]
+    return [*namespaces(), *cgroups(), *network(), *filesystems(), *misc(), *checkpoint()]
