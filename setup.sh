@@ -297,6 +297,19 @@ link_commands() {
     [ -x "$LINK_DIR/hutch" ] || die "$VENV/bin/hutch was not installed"
 }
 
+# Unprivileged containers map their IDs onto root's subordinate IDs (hutch.security.idmap).
+# A root without a range gets the one Incus uses too: room for 15000 isolated containers.
+SUBID_RANGE="1000000:1000000000"
+ensure_subids() {
+    local file
+    for file in /etc/subuid /etc/subgid; do
+        if ! grep -qE '^(root|0):[0-9]+:[0-9]+$' "$file" 2>/dev/null; then
+            say "giving root the subordinate IDs $SUBID_RANGE in $file ..."
+            echo "root:$SUBID_RANGE" >>"$file"
+        fi
+    done
+}
+
 # --dev: kernel + initramfs of the cgroup v2 test VM, cached in /var/cache/hutch-test/v2vm
 prepare_v2vm() {
     say "preparing the cgroup v2 test VM ..."
@@ -329,6 +342,7 @@ main() {
     install_venv
     link_seccomp_binding
     link_commands
+    ensure_subids
     if [ "$DEV" -eq 1 ]; then
         prepare_v2vm
     fi

@@ -25,10 +25,10 @@ def _table(out: str) -> tuple[list[str], dict[str, list[str]]]:
 def test_list_shows_running_ones_in_vzlist_columns(hutch, two):
     up, _ = two
     header, rows = _table(hutch.ok("list").stdout)
-    assert header == ["CTID", "NPROC", "STATUS", "IP_ADDR", "HOSTNAME"]
+    assert header == ["CTID", "NPROC", "STATUS", "IP_ADDR", "HOSTNAME", "IDMAP"]
     assert set(rows) == {up}
-    _, nproc, status, ip, hostname = rows[up]
-    assert (status, ip, hostname) == ("running", "-", "up.example")
+    _, nproc, status, ip, hostname, idmap = rows[up]
+    assert (status, ip, hostname, idmap) == ("running", "-", "up.example", "shared")
     # NPROC is what the kernel counts in the container's cgroup
     procs = (hutch.cgroup_dirs(up)[0] / "ct/cgroup.procs").read_text().split()
     assert int(nproc) == len(procs) >= 2  # init and syslogd at least
@@ -38,7 +38,7 @@ def test_list_all_shows_stopped_ones(hutch, two):
     up, down = two
     _, rows = _table(hutch.ok("list", "-a").stdout)
     assert set(rows) == {up, down}
-    assert rows[down][1:] == ["0", "stopped", "-", "down.example"]
+    assert rows[down][1:] == ["0", "stopped", "-", "down.example", "shared"]
     _, rows = _table(hutch.ok("list", "-S").stdout)
     assert set(rows) == {down}
 
@@ -51,7 +51,7 @@ def test_list_columns_and_json(hutch, two):
     assert hutch.ok("list", "-a", "-H", "-o", "ctid").stdout.split() == sorted([up, down], key=int)
     data = hutch.json("list", "-a")
     assert {d["ctid"]: d["status"] for d in data} == {up: "running", down: "stopped"}
-    assert set(data[0]) == {"ctid", "nproc", "status", "ip", "hostname"}
+    assert set(data[0]) == {"ctid", "nproc", "status", "ip", "hostname", "idmap"}
     data = hutch.json("list", "-a", "-o", "ctid,pid,hostname")
     pids = {d["ctid"]: d["pid"] for d in data}
     assert pids == {up: hutch.init_pid(up), down: None}
@@ -87,7 +87,26 @@ def test_config_json(hutch, two):
 def test_list_of_an_empty_root(tmp_path, hutch):
     empty = type(hutch)(tmp_path / "empty")  # another root, nothing in it
     assert empty.ok("list", "-a").stdout.splitlines() == [
-        "      CTID NPROC  STATUS    IP_ADDR         HOSTNAME"
+        "      CTID NPROC  STATUS    IP_ADDR         HOSTNAME             IDMAP"
     ]
     assert empty.json("list", "-a") == []
     assert not (tmp_path / "empty").exists() or not empty.cgroup_dirs()
+
+
+def test_privileged_and_isolated_containers_stand_out(hutch):
+    """--privileged is an opt-in that list and status show; --idmap isolated too."""
+    priv = hutch.new_id()
+    hutch.ok("create", priv, "--privileged")
+    iso = hutch.new_id()
+    hutch.ok("create", iso, "--idmap", "isolated")
+    rows = {d["ctid"]: d["idmap"] for d in hutch.json("list", "-a", "-o", "ctid,idmap")}
+    assert (rows[priv], rows[iso]) == ("privileged", "isolated")
+    assert hutch.ok("status", priv).stdout == f"CTID {priv} exist stopped privileged\n"
+    assert hutch.ok("status", iso).stdout == f"CTID {iso} exist stopped\n"
+    pid = hutch.start(priv)
+    assert hutch.ok("status", priv).stdout == f"CTID {priv} exist running pid {pid} privileged\n"
+    _, rows2 = _table(hutch.ok("list").stdout)
+    assert rows2[priv][-1] == "privileged"
+    hutch.ok("stop", "--kill", priv)
+    for ctid in (priv, iso):
+        hutch.ok("destroy", ctid)

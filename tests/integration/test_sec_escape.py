@@ -32,9 +32,6 @@ pytestmark = pytest.mark.root
 
 PROBE_SRC = Path(__file__).parent / "escape" / "probe.c"
 MODES = {"unprivileged": [], "privileged": ["--privileged"]}
-# True until `hutch create --privileged` exists (user namespaces in main): "privileged" is
-# then the default with CAP_SYS_ADMIN dropped, "unprivileged" the default as it is.
-STAND_IN = True
 EXEC_TIMEOUT = 20.0
 VICTIM_ARGV = ["sleep", "3600.4242"]  # a host process the attacks aim at
 VICTIM_MARK = "3600.4242"
@@ -44,36 +41,10 @@ HOG_MIB = 160  # well over MEMORY_MIB
 BOMB_MAX = 400  # the fork bomb stops by itself here, limit or not
 
 
-# Attacks that get through today, as the tests found them: (mode, attack) -> why. Each is an
-# expected failure, strict: once it is refused the test fails until its entry goes. A host
-# that changed, or any other failure, still fails the test.
-STAND_IN_HOLES = "the stand-in unprivileged mode has no user namespace and keeps CAP_SYS_ADMIN"
-KNOWN_HOLES: dict[tuple[str, str], str] = {
-    **(
-        {
-            ("unprivileged", attack): STAND_IN_HOLES
-            for attack in (
-                "disk_mount",
-                "remount_proc_sys",
-                "umount_masks",
-                "umount_proc_sys",
-                "remount_sys",
-                "proc_mount",
-                "sysfs_mount",
-                "debugfs",
-                "tracefs",
-                "securityfs",
-            )
-        }
-        if STAND_IN
-        else {}
-    ),
-    **{
-        (mode, "exe_watch"): "hutch exec runs the host's Python in the container's pid namespace "
-        "between fork and execve: /proc/PID/exe reaches the host binary"
-        for mode in MODES
-    },
-}
+# Attacks known to get through: (mode, attack) -> why. Each is an expected failure, strict:
+# once it is refused the test fails until its entry goes. A host that changed, or any other
+# failure, still fails the test. None today.
+KNOWN_HOLES: dict[tuple[str, str], str] = {}
 
 
 class Escaped(AssertionError):
@@ -87,17 +58,9 @@ def expect_hole(request, mode: str, attack: str) -> None:
 
 
 def create_in_mode(hutch, mode: str, *settings: str) -> str:
-    """A new container in `mode` (not started), with `settings` saved (`hutch set` flags).
-
-    The one place that knows how a mode is made: with user namespaces in main, set
-    STAND_IN = False and `MODES` is passed to `hutch create` as it is."""
+    """A new container in `mode` (not started), with `settings` saved (`hutch set` flags)."""
     ctid = hutch.new_id()
-    if STAND_IN:
-        hutch.ok("create", ctid)
-        if mode == "privileged":
-            settings = ("--cap_drop", "CAP_SYS_ADMIN", *settings)
-    else:
-        hutch.ok("create", ctid, *MODES[mode])
+    hutch.ok("create", ctid, *MODES[mode])
     if settings:
         hutch.ok("set", ctid, *settings, "--save")
     return ctid

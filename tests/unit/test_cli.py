@@ -59,7 +59,7 @@ def test_unknown_container_is_not_found(tmp_path):
 def test_list_of_an_empty_host(tmp_path):
     r = _run("list", "-a", root=tmp_path)
     assert r.returncode == 0
-    assert r.stdout.split() == ["CTID", "NPROC", "STATUS", "IP_ADDR", "HOSTNAME"]
+    assert r.stdout.split() == ["CTID", "NPROC", "STATUS", "IP_ADDR", "HOSTNAME", "IDMAP"]
     r = _run("list", "--json", root=tmp_path)
     assert r.stdout.strip() == "[]"
 

@@ -16,6 +16,15 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 INNER = "ct"
+# v2's delegation files (cgroup-v2.rst, "Delegation Containment"), and v1's equivalents
+DELEGATED_FILES = (
+    "cgroup.procs",
+    "cgroup.threads",
+    "cgroup.subtree_control",
+    "tasks",
+    "cgroup.clone_children",
+    "notify_on_release",
+)
 
 
 class Cgroup:
@@ -73,6 +82,19 @@ class Cgroup:
                 except FileNotFoundError:
                     pass
         return out
+
+    def delegate(self, uid: int, gid: int) -> None:
+        """Give the inner group to an unprivileged container's root, as cgroup delegation
+        asks: the directory (to make groups below it) and the files that move processes
+        and hand controllers down. Its limits stay one level up, out of its reach."""
+        for _, path in self.dirs:
+            inner = os.path.join(path, INNER)
+            os.chown(inner, uid, gid)
+            for name in DELEGATED_FILES:
+                try:
+                    os.chown(os.path.join(inner, name), uid, gid)
+                except FileNotFoundError:
+                    pass  # a v1 or a v2 file, not both
 
     def exists(self) -> bool:
         return self.primary.is_dir()

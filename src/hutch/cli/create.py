@@ -1,5 +1,5 @@
 """hutch create ID [--template T] [--hostname H] [--config FILE] [--backend dir|overlay|image]
-[--diskspace SOFT:HARD] [--diskinodes SOFT:HARD]"""
+[--diskspace SOFT:HARD] [--diskinodes SOFT:HARD] [--privileged | --idmap shared|isolated]"""
 
 from __future__ import annotations
 
@@ -8,6 +8,10 @@ from pathlib import Path
 
 from hutch.cli import common
 from hutch.config import KEY_BY_NAME
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hutch.config import ContainerConfig
 
 STORAGE_KEYS = ("storage.backend", "storage.diskspace", "storage.diskinodes")
 
@@ -26,6 +30,15 @@ def add_arguments(p: argparse.ArgumentParser, verb: str) -> None:
         key = KEY_BY_NAME[name]
         p.add_argument(key.option, dest=key.attr, metavar="VALUE", help=key.help)
     p.add_argument(
+        "--privileged",
+        action="store_true",
+        default=None,
+        help="no user namespace: the container's root is the host's root. Off by default: "
+        "an unprivileged container's root is an ordinary host user (see --idmap)",
+    )
+    idmap = KEY_BY_NAME["security.idmap"]
+    p.add_argument(idmap.option, dest=idmap.attr, metavar="MODE", help=idmap.help)
+    p.add_argument(
         "--config",
         metavar="FILE",
         type=Path,
@@ -36,6 +49,7 @@ def add_arguments(p: argparse.ArgumentParser, verb: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hutch.container import lifecycle
+    from hutch.errors import UsageError
 
     hostname = KEY_BY_NAME["hostname"].from_cli(args.hostname) if args.hostname else None
     settings = {
@@ -43,6 +57,12 @@ def run(args: argparse.Namespace) -> int:
         for name in STORAGE_KEYS
         if getattr(args, KEY_BY_NAME[name].attr) is not None
     }
+    if args.privileged:
+        settings["security.privileged"] = True
+    if args.security_idmap is not None:
+        if args.privileged:
+            raise UsageError("--idmap maps the IDs of an unprivileged container, not --privileged")
+        settings["security.idmap"] = KEY_BY_NAME["security.idmap"].from_cli(args.security_idmap)
     cfg = lifecycle.create(
         common.host(args),
         common.valid_id(args.ctid),
@@ -56,6 +76,13 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(
             f"Container {cfg.ctid} created from template {cfg.template} "
-            f"({cfg.storage_backend} backend)"
+            f"({cfg.storage_backend} backend, {_privilege(cfg)})"
         )
     return 0
+
+
+def _privilege(cfg: ContainerConfig) -> str:
+    idmap = cfg.idmap
+    if idmap is None:
+        return "privileged"
+    return f"unprivileged, root is host uid {idmap.base}"

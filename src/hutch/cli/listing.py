@@ -1,4 +1,5 @@
-"""hutch list [-a] [-o COLUMNS] [--json] — the vzlist layout: CTID NPROC STATUS IP_ADDR HOSTNAME"""
+"""hutch list [-a] [-o COLUMNS] [--json] — the vzlist layout: CTID NPROC STATUS IP_ADDR HOSTNAME,
+and IDMAP (shared, isolated or privileged)"""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ HEADERS = {
     "uptime": ("UPTIME", ">8"),
     "onboot": ("ONBOOT", "<6"),
     "description": ("DESCRIPTION", "<20"),
+    "idmap": ("IDMAP", "<10"),
     "cpu": ("CPU", ">9"),
     "mem": ("MEM", ">7"),
     "memlimit": ("MEMLIMIT", ">8"),
@@ -26,7 +28,8 @@ HEADERS = {
     "diskspace": ("DISKSPACE", ">9"),
 }
 SIZES = ("mem", "memlimit", "io", "diskspace")  # bytes, shown as 12.3M (JSON keeps the numbers)
-DEFAULT = ("ctid", "nproc", "status", "ip", "hostname")
+# vzlist's columns, and how the container's IDs map (privileged ones stand out)
+DEFAULT = ("ctid", "nproc", "status", "ip", "hostname", "idmap")
 
 
 def add_arguments(p: argparse.ArgumentParser, verb: str) -> None:

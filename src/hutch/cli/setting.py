@@ -42,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser, verb: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hutch.config import KEYS
+    from hutch.config import KEY_BY_NAME, KEYS
     from hutch.container import lifecycle
     from hutch.container.live import apply_settings
     from hutch.errors import UsageError
@@ -73,6 +73,14 @@ def run(args: argparse.Namespace) -> int:
                 changes[key.name] = key.check(items)  # the whole list, checked as in a file
             except ValueError as e:
                 raise UsageError(f"{key.option}: {e}") from None
+    from hutch.config.schema import FIXED_AT_CREATE
+
+    for name in FIXED_AT_CREATE:
+        if name in changes and changes[name] != cfg.get(name):
+            raise UsageError(
+                f"{KEY_BY_NAME[name].option}: chosen at create (the rootfs's owners follow it)",
+                hint="create a new container with it",
+            )
     if not changes:
         raise UsageError("nothing to set", hint="see 'hutch set --help' for the settings")
     done = apply_settings(h, cfg, changes, args.save)

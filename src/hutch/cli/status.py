@@ -21,11 +21,13 @@ def run(args: argparse.Namespace) -> int:
         common.paths(args),
         ctid,
         require=True,
-        columns=() if args.json else ("ctid", "status", "pid"),
+        columns=() if args.json else ("ctid", "status", "pid", "idmap"),
     )
     if args.json:
         common.print_json(info)
     else:
         extra = f" pid {info['pid']}" if info.get("pid") else ""
+        if info.get("idmap") == "privileged":
+            extra += " privileged"
         print(f"CTID {ctid} exist {info['status']}{extra}")
     return 0

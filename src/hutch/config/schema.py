@@ -36,6 +36,8 @@ TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations only
 if TYPE_CHECKING:
     from typing import Any
 
+    from hutch.security.idmap import IdMap
+
 # -- value parsers (CLI string -> value) and checkers (TOML value -> value) ---------------
 
 _TOML_TYPE = {
@@ -641,6 +643,68 @@ KEYS += (
     ),
 )
 
+
+def parse_idmap(text: str) -> str:
+    from hutch.security.idmap import IDMAP_MODES
+
+    word = text.strip().lower()
+    if word not in IDMAP_MODES:
+        raise ValueError(f"{text!r} is not an id map mode (one of: {', '.join(IDMAP_MODES)})")
+    return word
+
+
+def parse_host_id(text: str) -> int:
+    if not text.strip().isdigit() or not 0 < int(text) < 1 << 32:
+        raise ValueError(f"{text!r} is not a host uid/gid (a number above 0)")
+    return int(text)
+
+
+def check_host_id(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected a number, got {_describe(value)}")
+    return parse_host_id(str(value))
+
+
+# Keys chosen at create and fixed after it: the rootfs's owners follow them.
+FIXED_AT_CREATE = ("security.privileged", "security.idmap", "security.idmap_base")
+
+KEYS += (
+    Key(
+        name="security.privileged",
+        flag="privileged",
+        kind="bool",
+        parse=parse_bool,
+        check=check_bool,
+        default=False,
+        live=False,
+        help="no user namespace: the container's root is the host's root (opt-in at create; "
+        "CAP_SYS_ADMIN stays dropped unless --cap_keep gives it back), e.g. create --privileged",
+    ),
+    Key(
+        name="security.idmap",
+        flag="idmap",
+        kind="str",
+        parse=parse_idmap,
+        check=_checked(parse_idmap),
+        default="shared",
+        live=False,
+        help="host IDs of an unprivileged container, from root's range in /etc/subuid and "
+        "/etc/subgid: shared (one block for all) or isolated (a block of its own), "
+        "chosen at create, e.g. --idmap isolated",
+    ),
+    Key(
+        name="security.idmap_base",
+        flag="idmap_base",
+        kind="int",
+        parse=parse_host_id,
+        check=check_host_id,
+        default=None,
+        live=False,
+        help="the host uid and gid of the container's root (picked at create; its files "
+        "belong to base..base+65535), e.g. --idmap_base 1000000",
+    ),
+)
+
 KEY_BY_NAME: Mapping[str, Key] = {key.name: key for key in KEYS}
 KEY_BY_FLAG: Mapping[str, Key] = {key.flag: key for key in KEYS}
 
@@ -716,6 +780,9 @@ class ContainerConfig:
     security_cap_keep: tuple[str, ...] = ()
     security_seccomp: str = "default"
     security_seccomp_deny: tuple[str, ...] = ()
+    security_privileged: bool = False
+    security_idmap: str = "shared"
+    security_idmap_base: int | None = None
 
     @classmethod
     def from_values(cls, ctid: str, values: Mapping[str, object]) -> ContainerConfig:
@@ -725,6 +792,14 @@ class ContainerConfig:
             raise KeyError(f"not config keys: {', '.join(sorted(unknown))}")
         kwargs = {key.attr: _freeze(values.get(key.name, key.default)) for key in KEYS}
         return cls(ctid=ctid, **kwargs)
+
+    @property
+    def idmap(self) -> IdMap | None:
+        """The user namespace's map (None: privileged; also a container made before hutch
+        had user namespaces, whose files belong to the host's IDs)."""
+        from hutch.security.idmap import of
+
+        return of(self.security_privileged, self.security_idmap_base)
 
     @property
     def effective_hostname(self) -> str:

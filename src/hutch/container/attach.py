@@ -149,8 +149,20 @@ def _joiner(
 ) -> None:  # pragma: no cover - child
     try:
         signal.set_wakeup_fd(-1)
+        # Until the command's execve this process (and its child) is the host's Python:
+        # not dumpable, nothing inside may open its /proc/PID/exe, fds, root or memory
+        # (the runc CVE-2019-5736 path). The container's own binary resets this at exec.
+        sc.prctl(sc.PR_SET_DUMPABLE, 0)
         st.cgroups.attach(0)
-        sc.setns(pidfd, NAMESPACE_FLAGS, f"container {st.ctid}")
+        if st.idmap_base is None:
+            sc.setns(pidfd, NAMESPACE_FLAGS, f"container {st.ctid}")
+        else:
+            # the user namespace too (the kernel joins it first), then become its root:
+            # until then our host uid 0 has no name in there
+            sc.setns(pidfd, NAMESPACE_FLAGS | sc.CLONE_NEWUSER, f"container {st.ctid}")
+            os.setgroups([])
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
         os.fchdir(rootfd)
         os.chroot(".")
         os.close(rootfd)

@@ -19,6 +19,10 @@ def replace_console(st: RunState) -> int:
     master, slave = os.openpty()
     os.set_inheritable(master, False)
     try:
+        if st.idmap_base is not None:  # as at start: the container's root, tty group
+            from hutch.container.mounts import TTY_GID
+
+            os.fchown(slave, st.idmap_base, st.idmap_base + TTY_GID)
         tree = sc.open_tree(os.ttyname(slave))
         try:
             mntfd = os.open(f"/proc/{st.pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)

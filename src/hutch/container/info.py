@@ -23,6 +23,7 @@ COLUMNS = (
     "uptime",
     "onboot",
     "description",
+    "idmap",
     *ACCOUNTING,
     "diskspace",
 )
@@ -107,6 +108,7 @@ def describe(
             info["hostname"] = st.hostname
             info["ips"] = list(st.ips)
         info["status"] = "frozen" if _frozen(st) else "running"
+        info["idmap"] = st.idmap
         info["nproc"] = _nproc(st)
         info["pid"] = st.pid
         info["uptime"] = round(time.time() - st.started_at, 1)
@@ -145,8 +147,10 @@ def _from_config(paths: Paths, ctid: str) -> dict[str, Any]:
             "description": f"bad config: {e}",
         }
     from hutch.network.plan import addresses
+    from hutch.security.idmap import mode
 
     return {
+        "idmap": mode(cfg),
         "hostname": cfg.effective_hostname,
         "template": cfg.template or "-",
         "onboot": cfg.onboot,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 from collections.abc import Iterator, Mapping
@@ -59,11 +60,52 @@ def create(
     values.update(settings or {})
     tmpl = template or str(values.get("template") or templates.DEFAULT_TEMPLATE)
     values["template"] = tmpl
-    with container_lock(host.paths, ctid), _staged(host, ctid) as staging:
+    with (
+        container_lock(host.paths, ctid),
+        _idmap_chosen(host, values),
+        _staged(host, ctid) as staging,
+    ):
         cfg = _write_config(staging, ctid, values)
         backends.make(host.paths, cfg, staging)
         _write_hostname(staging, cfg)
     return cfg
+
+
+@contextmanager
+def _idmap_chosen(host: Host, values: dict[str, object]) -> Iterator[None]:
+    """Pick the host IDs of a new unprivileged container (into `values`). An isolated block
+    is held under a lock until the container exists, so two creates never pick the same."""
+    if values.get("security.privileged") or values.get("security.idmap_base") is not None:
+        yield
+        return
+    from hutch.security import idmap
+
+    mode = str(values.get("security.idmap") or "shared")
+    if mode == "shared":
+        values["security.idmap_base"] = idmap.allocate(mode, set())
+        yield
+        return
+    fd = os.open(
+        host.paths.containers / ".idmap.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
+    )
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        values["security.idmap_base"] = idmap.allocate(mode, _isolated_bases(host))
+        yield
+    finally:
+        os.close(fd)
+
+
+def _isolated_bases(host: Host) -> set[int]:
+    taken = set()
+    for other in list_ids(host):
+        try:
+            cfg = load(host.paths.ct_config(other), other)
+        except InvalidConfig:
+            continue  # a broken config holds no block anyone can use
+        if cfg.security_idmap == "isolated" and cfg.security_idmap_base is not None:
+            taken.add(cfg.security_idmap_base)
+    return taken
 
 
 @contextmanager
@@ -123,12 +165,15 @@ def clone(host: Host, ctid: str, new_id: str) -> ContainerConfig:
         for name, value in cfg.values().items()
         if name not in NOT_CLONED and value != KEY_BY_NAME[name].default
     }
+    if cfg.security_idmap == "isolated":
+        values.pop("security.idmap_base", None)  # a block of its own, its files shifted to it
     src_dir = host.paths.ct_dir(ctid)
     with container_lock(host.paths, ctid), container_lock(host.paths, new_id):
         _refuse_running(host, ctid, "stop it first, or clone a snapshot of it")
-        with _staged(host, new_id) as staging:
+        with _idmap_chosen(host, values), _staged(host, new_id) as staging:
             new = _write_config(staging, new_id, values)
             backends.copy_storage(src_dir, staging, cfg.storage_backend)
+            backends.shift_storage(staging, new, cfg.idmap)
             _write_hostname(staging, new)
     return new
 

@@ -1,13 +1,15 @@
 """The mounts that turn a rootfs into a running system container, as a plan of small operations.
 
 The plan is data (`describe()` reads without root, so unit tests check it); `execute()` runs
-inside the container's new mount namespace, before pivot_root. Every target is resolved inside
-the rootfs by the kernel (see hutch.linux.rootpath): a planted symlink cannot redirect a mount.
+in the container's new mount namespace before pivot_root, always as the host's root (see
+hutch.container.spawn for who runs which part). Every target is resolved inside the rootfs by
+the kernel (see hutch.linux.rootpath): a planted symlink cannot redirect a mount.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,7 +26,9 @@ from hutch.linux.rootpath import (
 
 NOSUID_NODEV_NOEXEC = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
 
-# Device nodes a container gets, bound from the host's /dev (works unprivileged too).
+TTY_GID = 5  # the tty group of Debian and most distributions (devpts's gid=)
+
+# Device nodes a container gets: made in its /dev with the host's numbers (see Node).
 DEFAULT_DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 
 # /proc entries that reach the host kernel: masked (bound over with /dev/null or an empty dir).
@@ -192,6 +196,32 @@ class Mask:
 
 
 @dataclass(frozen=True)
+class Node:
+    """A character device node, made by hutch (the host's root) for the container's root:
+    a user namespace may not make device nodes, and a bind of the host's node would keep
+    the host's owner and mode (0600 root for fuse and tun on some hosts)."""
+
+    target: str
+    rdev: int
+    uid: int = 0
+    gid: int = 0
+    mode: int = 0o666
+
+    def describe(self) -> str:
+        return f"device {os.major(self.rdev)}:{os.minor(self.rdev)} at /{self.target}"
+
+    def execute(self, rootfd: int) -> None:
+        parent, _, name = self.target.rpartition("/")
+        pfd = mkdirs_in_root(rootfd, parent) if parent else os.dup(rootfd)
+        try:
+            os.mknod(name, stat.S_IFCHR | self.mode, self.rdev, dir_fd=pfd)
+            os.chown(name, self.uid, self.gid, dir_fd=pfd, follow_symlinks=False)
+            os.chmod(name, self.mode, dir_fd=pfd)  # past the umask; a node just made here
+        finally:
+            os.close(pfd)
+
+
+@dataclass(frozen=True)
 class Symlink:
     path: str
     target: str
@@ -203,40 +233,75 @@ class Symlink:
         symlink_in_root(rootfd, self.target, self.path)
 
 
-Op = Mount | ReadOnly | Writable | RemountReadOnly | Mask | Symlink
+Op = Mount | ReadOnly | Writable | RemountReadOnly | Mask | Node | Symlink
+
+
+def outside_plan(
+    devices: tuple[str, ...] = DEFAULT_DEVICES, owner: int = 0, own_net: bool = True
+) -> list[Op]:
+    """What hutch mounts and makes in the rootfs as the host's root, before the container's
+    namespaces exist (run by the intermediate process of hutch.container.spawn): /dev with
+    its device nodes (`devices`: paths below /dev, owned by `owner`, the host uid of the
+    container's root), and /sys when the container shares the host's network namespace
+    (a sysfs shows the network namespace of whoever mounts it; a user namespace may mount
+    one only for a network namespace it owns)."""
+    dev = f"mode=755,size=512k,uid={owner},gid={owner}"
+    plan: list[Op] = [Mount("dev", "tmpfs", flags=sc.MS_NOSUID | sc.MS_NOEXEC, data=dev)]
+    plan += [Node(f"dev/{d}", _rdev(d), owner, owner) for d in devices]
+    if not own_net:
+        plan.append(Mount("sys", "sysfs", flags=sc.MS_RDONLY | NOSUID_NODEV_NOEXEC))
+    return plan
+
+
+def _rdev(name: str) -> int:
+    try:
+        st = os.stat(f"/dev/{name}")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"the host has no /dev/{name}") from None
+    if not stat.S_ISCHR(st.st_mode):
+        raise ValueError(f"/dev/{name} on the host is not a character device")
+    return st.st_rdev
+
+
+def console_plan(console: str | None) -> list[Op]:
+    """/dev/console: a bind of `console`, the host path of the pty slave whose master hutchd
+    holds (None: no console). Made by the init itself, after any other mount, so that it is
+    not locked: a new hutchd replaces it with a fresh pty (hutch.container.console)."""
+    return [Mount("dev/console", None, source=console, file=True)] if console else []
 
 
 def container_plan(
-    console: str | None,
-    devices: tuple[str, ...] = DEFAULT_DEVICES,
     lxcfs: tuple[str, ...] = (),
     own_net: bool = True,
+    owner: int = 0,
 ) -> list[Op]:
-    """The mounts of a system container's root, in order.
+    """The mounts of a system container's root, in order, made by its init inside its
+    namespaces (after `outside_plan`).
 
-    `console` is the host path of the pty slave that becomes /dev/console (its master is
-    held by hutchd), or None for no console. `devices` are paths below /dev to bind from
-    the host's (the opt-in ones of hutch.security.devices added to DEFAULT_DEVICES);
-    `lxcfs` names the files of `LXCFS_PROC` to bind over /proc's (see lxcfs_proc_files).
-    `own_net`: the container has its own network namespace, so /proc/sys/net stays writable.
+    `lxcfs` names the files of `LXCFS_PROC` to
+    bind over /proc's (see lxcfs_proc_files). `own_net`: the container has its own network
+    namespace, so it gets its own /sys and /proc/sys/net stays writable. `owner`: the host
+    uid (and gid) of the container's root, the owner of what these mounts make.
     """
-    plan: list[Op] = [
-        Mount("proc", "proc", flags=NOSUID_NODEV_NOEXEC),
-        Mount("sys", "sysfs", flags=sc.MS_RDONLY | NOSUID_NODEV_NOEXEC),
-        Mount("dev", "tmpfs", flags=sc.MS_NOSUID | sc.MS_NOEXEC, data="mode=755,size=512k"),
+    plan: list[Op] = [Mount("proc", "proc", flags=NOSUID_NODEV_NOEXEC)]
+    if own_net:
+        plan.append(Mount("sys", "sysfs", flags=sc.MS_RDONLY | NOSUID_NODEV_NOEXEC))
+    plan += [
         Mount(
             "dev/pts",
             "devpts",
             flags=sc.MS_NOSUID | sc.MS_NOEXEC,
-            data="newinstance,ptmxmode=0666,mode=0620,gid=5",
+            data=f"newinstance,ptmxmode=0666,mode=0620,gid={owner + TTY_GID}",
         ),
         Symlink("dev/ptmx", "pts/ptmx"),
-        Mount("dev/shm", "tmpfs", flags=sc.MS_NOSUID | sc.MS_NODEV, data="mode=1777"),
+        Mount(
+            "dev/shm",
+            "tmpfs",
+            flags=sc.MS_NOSUID | sc.MS_NODEV,
+            data=f"mode=1777,uid={owner},gid={owner}",
+        ),
         Mount("dev/mqueue", "mqueue", flags=NOSUID_NODEV_NOEXEC),
     ]
-    plan += [Mount(f"dev/{d}", None, source=f"/dev/{d}", file=True) for d in devices]
-    if console:
-        plan.append(Mount("dev/console", None, source=console, file=True))
     plan += [
         Symlink("dev/fd", "/proc/self/fd"),
         Symlink("dev/stdin", "/proc/self/fd/0"),

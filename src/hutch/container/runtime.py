@@ -18,7 +18,15 @@ from hutch.config import ContainerConfig, signal_number
 from hutch.container.host import Host
 from hutch.container.initsys import detect_init, poweroff_signal
 from hutch.container.live import limits_of
-from hutch.container.mounts import DEFAULT_DEVICES, cgroup_plan, container_plan, lxcfs_proc_files
+from hutch.container.mounts import (
+    DEFAULT_DEVICES,
+    TTY_GID,
+    cgroup_plan,
+    console_plan,
+    container_plan,
+    lxcfs_proc_files,
+    outside_plan,
+)
 from hutch.container.nsflags import NAMESPACE_FLAGS
 from hutch.container.spawn import InitSpec, kill_and_reap, spawn
 from hutch.container.state import RunState, proc_starttime
@@ -30,6 +38,7 @@ from hutch.network import setup as netsetup
 from hutch.network.plan import addresses, has_network, network_plan
 from hutch.network.resolv import write_resolv_conf
 from hutch.security import confine, devices
+from hutch.security.idmap import mode as idmap_mode
 
 
 @dataclass
@@ -64,11 +73,12 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
                 hint="stop it with 'hutch stop --kill'",
             )
         warnings = host.cgroups.apply(cg, limits_of(cfg))
-        allowed = devices.allowlist(cfg.security_devices)
-        # an image root is mounted by the init itself (a loop device) before it runs any of
-        # the container's code: allowed until then, withdrawn before "go"
-        image_root = isinstance(root_mount, backends.ImageRoot)
-        host.cgroups.restrict_devices(cg, allowed + devices.LOOP_SETUP if image_root else allowed)
+        # (an image root's loop device is set up outside the cgroup, before the init exists)
+        host.cgroups.restrict_devices(cg, devices.allowlist(cfg.security_devices))
+        idmap = cfg.idmap
+        if idmap is not None:
+            # its root may manage the groups below its cgroup namespace root (systemd)
+            cg.delegate(idmap.to_host(0), idmap.to_host(0))
         plan = network_plan(cfg, str(host.paths.root))
         nat_rules = nat.rules_for(cfg)  # a bad forward refuses the start before it begins
         root_files: Callable[[str], None] | None = None
@@ -86,9 +96,6 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
         net_record: dict = {}
 
         def before_go(init_pid: int) -> None:
-            if image_root:
-                _wait_pivoted(init_pid)
-                host.cgroups.restrict_devices(cg, allowed)
             # interfaces go in after the namespaces exist and before the init runs
             if has_network(plan):
                 import pyroute2.iproute  # noqa: F401 - once here, not in every worker
@@ -103,6 +110,8 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
             master, slave = os.openpty()
             os.set_inheritable(master, False)
             undo.append(lambda: os.close(master))
+            if idmap is not None:  # the init opens it as the container's root, tty group
+                os.fchown(slave, idmap.to_host(0), idmap.to_host(TTY_GID))
         spec = InitSpec(
             ctid=ctid,
             rootfs=str(rootfs),
@@ -110,12 +119,13 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
             argv=tuple(cfg.init),
             plan=tuple(
                 container_plan(
-                    os.ttyname(slave) if slave is not None else None,
-                    DEFAULT_DEVICES + devices.nodes(cfg.security_devices),
                     lxcfs_proc_files(),
                     own_net=cfg.network_mode == "private",
+                    owner=0 if idmap is None else idmap.to_host(0),
                 )
             ),
+            outside_plan=_outside_plan(cfg),
+            console_plan=tuple(console_plan(os.ttyname(slave) if slave is not None else None)),
             cgroup=cg,
             console_fd=slave,
             env=tuple(cfg.environment),
@@ -126,6 +136,7 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
             root_mount=root_mount,
             root_files=root_files,
             confinement=confine.prepare(security),
+            idmap=idmap,
         )
         try:
             pid = spawn(spec, before_go)
@@ -164,6 +175,8 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
             hostname=cfg.effective_hostname,
             ips=addresses(cfg),
             security=security,
+            idmap_base=None if idmap is None else idmap.base,
+            idmap=idmap_mode(cfg),
         )
         state.save(host.paths)
         return Started(state, master, warnings)
@@ -176,20 +189,18 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
         raise
 
 
-def _wait_pivoted(pid: int, timeout: float = 30.0) -> None:
-    """Until the init has mounted its root and pivoted into it (its root is no longer the
-    host's), or has died (spawn reports why)."""
-    host_root = os.stat("/")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            st = os.stat(f"/proc/{pid}/root")
-        except OSError:
-            return
-        if (st.st_dev, st.st_ino) != (host_root.st_dev, host_root.st_ino):
-            return
-        time.sleep(0.002)
-    raise OperationFailed(f"the init {pid} did not mount its root within {timeout:.0f}s")
+def _outside_plan(cfg: ContainerConfig) -> tuple:
+    idmap = cfg.idmap
+    try:
+        return tuple(
+            outside_plan(
+                DEFAULT_DEVICES + devices.nodes(cfg.security_devices),
+                0 if idmap is None else idmap.to_host(0),
+                own_net=cfg.network_mode == "private",
+            )
+        )
+    except (OSError, ValueError) as e:  # a device the host does not have
+        raise OperationFailed(f"cannot start {cfg.ctid}: {e}") from None
 
 
 def _drop_nat(host: Host, ctid: str) -> None:

@@ -2,16 +2,32 @@
 
 Runs in hutchd (single-threaded, so fork is safe). The sequence:
 
-    hutchd ──fork──> intermediate: unshare(mnt uts ipc net pid)
-                         └──fork──> init (PID 1 of the new pid namespace)
-                                     mounts, pivot_root, waits for "go", unshare(cgroup),
-                                     hostname, lo up, console as controlling tty, exec init
+    hutchd ──fork──> intermediate, the host's root: its own mount namespace M0; mounts the
+                     rootfs (overlay, image) and /dev
+             ├─fork─> maker: [unprivileged: joins the container's user namespace, becomes
+             │        its root]; unshare(uts ipc net pid), so they belong to that user ns
+             │           └──fork──> init, PID 1 of the new pid namespace; waits
+             └─fork─> mounter: joins the init's pid, net and ipc namespaces as the host's
+                      root and makes the mount plan (proc, sysfs, devpts, masks, read-only
+                      binds) in M0 for the init, then exits
+    init: [unprivileged: unshare(mnt)], pivot_root, waits for "go"; unshare(cgroup),
+          hostname, lo up, console as controlling tty, exec init
 
-The intermediate exits at once; hutchd is a child subreaper, so the init becomes its child.
-Between "pid known" and "go" hutchd moves the init into its cgroup and configures what must
-be set from outside (network), while the init builds its mounts.
-Errors in the init before exec travel back on a close-on-exec pipe: EOF without a message
-means exec succeeded.
+The user namespace is made first, by a short-lived helper whose maps hutchd writes (only a
+process outside may write them). Every namespace made after joining it belongs to it: that
+gives the container's root its powers over its own hostname, network, processes and mounts,
+and none over the host's. All of hutch's mounts are made by the host's root, in a mount
+namespace of the host's user namespace; the unprivileged init copies them into a mount
+namespace of its own user namespace, where the kernel locks them: nothing inside can unmount
+a mask or make a read-only mount writable again. Only a process inside the new pid namespace
+may mount its proc, hence the mounter. A privileged container has no user namespace and
+stays in M0.
+
+The intermediate exits when the mounts are made; hutchd is a child subreaper, so the init
+becomes its child. Between "pid known" and "go" hutchd moves the init into its cgroup and
+configures what must be set from outside (network).
+Errors before exec travel back on a close-on-exec pipe: EOF without a message means exec
+succeeded.
 """
 
 from __future__ import annotations
@@ -33,6 +49,7 @@ from hutch.security import confine
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from hutch.security.idmap import IdMap
     from hutch.storage.backends import RootMount
 
 
@@ -56,6 +73,12 @@ class InitSpec:
     root_files: Callable[[str], None] | None = None
     # capabilities dropped and seccomp filter loaded right before exec (None: neither)
     confinement: confine.Confinement | None = None
+    # the user namespace's map (None: privileged, the host's user namespace)
+    idmap: IdMap | None = None
+    # mounts made by the host's root before the namespaces (/dev, maybe /sys)
+    outside_plan: tuple[Op, ...] = field(default=())
+    # made by the init itself, unlocked (/dev/console, which a new hutchd replaces)
+    console_plan: tuple[Op, ...] = field(default=())
 
     def environ(self) -> dict[str, str]:
         env = {"container": "hutch", "PATH": DEFAULT_PATH, "TERM": "linux", "HOME": "/"}
@@ -67,15 +90,20 @@ class InitSpec:
 
 def spawn(spec: InitSpec, before_go: Callable[[int], None] | None = None) -> int:
     """Start the container init; returns its host pid once it has exec'd."""
+    userns = make_userns(spec.idmap) if spec.idmap is not None else None
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
     go_r, go_w = os.pipe2(os.O_CLOEXEC)
-    child = os.fork()
-    if child == 0:  # pragma: no cover - runs in the forked child
-        # a pipe reader sees EOF only when every writer is closed: drop the parent's ends
-        for fd in (err_r, pid_r, go_w):
-            os.close(fd)
-        _intermediate(spec, err_w, pid_w, go_r)
+    try:
+        child = os.fork()
+        if child == 0:  # pragma: no cover - runs in the forked child
+            # a pipe reader sees EOF only when every writer is closed: drop the parent's ends
+            for fd in (err_r, pid_r, go_w):
+                os.close(fd)
+            _intermediate(spec, userns, err_w, pid_w, go_r)
+    finally:
+        if userns is not None:
+            os.close(userns)  # the init holds the namespace from here on
     for fd in (err_w, pid_w, go_r):
         os.close(fd)
     init_pid = 0
@@ -86,12 +114,13 @@ def spawn(spec: InitSpec, before_go: Callable[[int], None] | None = None) -> int
             msg = _read_all(err_r).decode(errors="replace").strip()
             raise OperationFailed(f"cannot start {spec.ctid}: {msg or 'setup process failed'}")
         init_pid = int(raw)
-        # The init builds its mounts meanwhile: a new process's first cgroup migration
-        # waits for an RCU grace period (~10 ms here), which this overlaps.
         spec.cgroup.attach(init_pid)
         if before_go is not None:
             before_go(init_pid)
-        os.write(go_w, b"1")
+        try:
+            os.write(go_w, b"1")
+        except BrokenPipeError:
+            pass  # the init died setting up: its message is on the error pipe
         os.close(go_w)
         go_w = -1
         msg = _read_all(err_r).decode(errors="replace").strip()
@@ -108,6 +137,45 @@ def spawn(spec: InitSpec, before_go: Callable[[int], None] | None = None) -> int
         for fd in (err_r, pid_r, go_w):
             if fd >= 0:
                 os.close(fd)
+
+
+def make_userns(idmap: IdMap) -> int:
+    """A new user namespace with `idmap` as its uid and gid map; returns an fd of it.
+
+    A helper child unshares it and waits; hutchd writes the maps from outside (root of the
+    parent namespace may map any range) and keeps an fd; the helper then exits."""
+    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+    done_r, done_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - helper child
+        try:
+            os.close(ready_r)
+            os.close(done_w)
+            sc.unshare(sc.CLONE_NEWUSER)
+            os.write(ready_w, b"1")
+            os.read(done_r, 1)  # EOF: hutchd has what it needs (or is gone)
+        finally:
+            os._exit(0)
+    os.close(ready_w)
+    os.close(done_r)
+    try:
+        if os.read(ready_r, 1) != b"1":
+            raise OperationFailed("cannot make a user namespace (unshare failed)")
+        text = idmap.map_text().encode()
+        try:
+            for name in ("uid_map", "gid_map"):
+                fd = os.open(f"/proc/{pid}/{name}", os.O_WRONLY | os.O_CLOEXEC)
+                try:
+                    os.write(fd, text)
+                finally:
+                    os.close(fd)
+            return os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as e:
+            raise OperationFailed(f"cannot map host IDs {idmap.base}+{idmap.size}: {e}") from None
+    finally:
+        os.close(ready_r)
+        os.close(done_w)
+        os.waitpid(pid, 0)
 
 
 def kill_and_reap(pid: int) -> None:
@@ -137,20 +205,94 @@ def _fail(err_w: int, stage: str, e: BaseException) -> None:  # pragma: no cover
         os._exit(127)
 
 
-def _intermediate(spec: InitSpec, err_w: int, pid_w: int, go_r: int) -> None:  # pragma: no cover
+def _intermediate(  # pragma: no cover
+    spec: InitSpec, userns: int | None, err_w: int, pid_w: int, go_r: int
+) -> None:
+    stage = "mount namespace"
     try:
         signal.set_wakeup_fd(-1)
-        # every namespace but the cgroup one: that is entered after hutchd has moved the
-        # init into its cgroup (see spawn), so the init's cgroup is its namespace root
-        sc.unshare(spec.namespaces & ~sc.CLONE_NEWCGROUP)
-        pid = os.fork()
-        if pid == 0:
-            os.close(pid_w)
-            _init(spec, err_w, go_r)
-        os.write(pid_w, str(pid).encode())
+        sc.unshare(sc.CLONE_NEWNS)
+        sc.mount(None, "/", None, sc.MS_REC | sc.MS_SLAVE)
+        if spec.root_mount is not None:
+            stage = "rootfs"
+            spec.root_mount.execute(spec.rootfs, userns)
+        if spec.root_files is not None:
+            stage = "rootfs files"
+            spec.root_files(spec.rootfs)
+        if spec.outside_plan:
+            stage = "mounts"
+            _execute_in(spec.rootfs, spec.outside_plan)
+        # the init finds its root as its working directory: no path to search later
+        os.chdir(spec.rootfs)
+        stage = "namespaces"
+        made_r, made_w = os.pipe2(os.O_CLOEXEC)
+        mounted_r, mounted_w = os.pipe2(os.O_CLOEXEC)
+        maker = os.fork()
+        if maker == 0:
+            for fd in (made_r, mounted_w, pid_w):
+                os.close(fd)
+            _maker(spec, userns, err_w, made_w, mounted_r, go_r)
+        os.close(made_w)
+        os.close(mounted_r)
+        os.waitpid(maker, 0)
+        raw = _read_all(made_r)
+        if not raw:
+            os._exit(1)  # the maker said why on the error pipe
+        init = int(raw)
+        stage = "join the init's namespaces"
+        for name in ("pid", "net", "ipc"):
+            fd = os.open(f"/proc/{init}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)
+            sc.setns(fd, 0, name)
+            os.close(fd)
+        stage = "mounts"
+        mounter = os.fork()
+        if mounter == 0:  # in the init's pid namespace: a proc of its own can be mounted
+            try:
+                _execute_in(spec.rootfs, spec.plan)
+                os._exit(0)
+            except BaseException as e:
+                _fail(err_w, "mounts", e)
+        _, status = os.waitpid(mounter, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            os._exit(1)  # the mounter said why; the init sees EOF and exits
+        os.write(mounted_w, b"1")
+        os.write(pid_w, str(init).encode())
         os._exit(0)
     except BaseException as e:
-        _fail(err_w, "namespaces", e)
+        _fail(err_w, stage, e)
+
+
+def _execute_in(rootfs: str, plan: tuple[Op, ...]) -> None:  # pragma: no cover
+    rootfd = os.open(rootfs, sc.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        execute_plan(list(plan), rootfd)
+    finally:
+        os.close(rootfd)
+
+
+def _maker(  # pragma: no cover
+    spec: InitSpec, userns: int | None, err_w: int, made_w: int, mounted_r: int, go_r: int
+) -> None:
+    stage = "user namespace"
+    try:
+        if userns is not None:
+            sc.setns(userns, sc.CLONE_NEWUSER, "user")
+            os.setgroups([])
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
+        stage = "namespaces"
+        # every namespace but mnt (M0 is shared with the mounter) and cgroup: that one is
+        # entered after hutchd has moved the init into its cgroup, so the init's cgroup is
+        # its namespace root
+        sc.unshare(spec.namespaces & ~sc.CLONE_NEWCGROUP & ~sc.CLONE_NEWNS)
+        pid = os.fork()
+        if pid == 0:
+            os.close(made_w)
+            _init(spec, userns is not None, err_w, mounted_r, go_r)
+        os.write(made_w, str(pid).encode())
+        os._exit(0)
+    except BaseException as e:
+        _fail(err_w, stage, e)
 
 
 def _reset_signals() -> None:  # pragma: no cover
@@ -164,23 +306,31 @@ def _reset_signals() -> None:  # pragma: no cover
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
-def _init(spec: InitSpec, err_w: int, go_r: int) -> None:  # pragma: no cover
-    stage = "wait"
+def _init(  # pragma: no cover
+    spec: InitSpec, unprivileged: bool, err_w: int, mounted_r: int, go_r: int
+) -> None:
+    stage = "mounts"
     try:
         _reset_signals()
-        stage = "mounts"
-        sc.mount(None, "/", None, sc.MS_REC | sc.MS_SLAVE)
-        if spec.root_mount is not None:
-            stage = "rootfs"
-            spec.root_mount.execute(spec.rootfs)
-        if spec.root_files is not None:
-            stage = "rootfs files"
-            spec.root_files(spec.rootfs)
-        stage = "mounts"
-        sc.mount(spec.rootfs, spec.rootfs, None, sc.MS_BIND | sc.MS_REC)
-        rootfd = os.open(spec.rootfs, sc.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        execute_plan(list(spec.plan), rootfd)
+        if os.read(mounted_r, 1) != b"1":
+            os._exit(1)  # the mounter failed and said why
+        os.close(mounted_r)
+        if unprivileged:
+            # a mount namespace of its own user namespace: every mount made so far is
+            # copied in locked (no umount of a mask, no read-write remount of a read-only
+            # mount); what the container mounts later on top is its own
+            stage = "mount namespace"
+            sc.unshare(sc.CLONE_NEWNS)
         stage = "pivot_root"
+        # the root: a bind of the working directory, attached over it. pivot_root refuses
+        # a locked new root; a bind made here is this namespace's own (what it holds stays
+        # locked)
+        rootfd = sc.open_tree(".", sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC | sc.AT_RECURSIVE)
+        sc.move_mount(rootfd, ".")
+        if spec.console_plan:
+            stage = "console"
+            execute_plan(list(spec.console_plan), rootfd)
+            stage = "pivot_root"
         os.fchdir(rootfd)
         os.close(rootfd)
         sc.pivot_root(".", ".")

@@ -47,6 +47,8 @@ class RunState:
         "hostname",
         "ips",
         "security",
+        "idmap_base",
+        "idmap",
     )
 
     def __init__(
@@ -63,6 +65,8 @@ class RunState:
         hostname: str = "",
         ips: list[str] | None = None,
         security: dict | None = None,
+        idmap_base: int | None = None,
+        idmap: str = "privileged",
     ) -> None:
         self.ctid = ctid
         self.pid = pid
@@ -79,6 +83,9 @@ class RunState:
         # the capabilities and seccomp filter of the init, which `exec` applies too
         # (hutch.security.confine.record); empty for a container started before them
         self.security = security or {}
+        # the host uid/gid of the container's root (its user namespace); None: privileged
+        self.idmap_base = idmap_base
+        self.idmap = idmap  # shared, isolated or privileged: what `list` shows
 
     def to_dict(self) -> dict:
         return {name: getattr(self, name) for name in self.FIELDS}

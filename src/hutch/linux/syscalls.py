@@ -46,6 +46,7 @@ MNT_DETACH = 2
 
 # <linux/prctl.h>
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 PR_SET_NAME = 15
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
@@ -67,6 +68,7 @@ _SYSCALLS = {
     "pidfd_send_signal": (424, 424),
     "open_tree": (428, 428),
     "move_mount": (429, 429),
+    "mount_setattr": (442, 442),
 }
 _ARCH = 0 if os.uname().machine == "x86_64" else 1
 
@@ -242,6 +244,35 @@ def move_mount(tree_fd: int, target: str) -> None:
         _nr("move_mount"), tree_fd, b"", AT_FDCWD, _b(target), MOVE_MOUNT_F_EMPTY_PATH
     )
     _check(ret, "move_mount", target)
+
+
+# mount_setattr(2): an idmapped mount shows a tree's owners through a user namespace's map
+# (a shared template's root-owned files as the container's root, without copying them).
+MOUNT_ATTR_RDONLY = 0x00000001
+MOUNT_ATTR_IDMAP = 0x00100000
+AT_RECURSIVE = 0x8000
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [
+        ("attr_set", ctypes.c_uint64),
+        ("attr_clr", ctypes.c_uint64),
+        ("propagation", ctypes.c_uint64),
+        ("userns_fd", ctypes.c_uint64),
+    ]
+
+
+def mount_setattr(tree_fd: int, attr_set: int, userns_fd: int = 0, what: str = "") -> None:
+    attr = _MountAttr(attr_set, 0, 0, userns_fd)
+    ret = _libc.syscall(
+        _nr("mount_setattr"),
+        tree_fd,
+        b"",
+        AT_EMPTY_PATH | AT_RECURSIVE,
+        ctypes.byref(attr),
+        ctypes.c_size_t(ctypes.sizeof(attr)),
+    )
+    _check(ret, "mount_setattr", what)
 
 
 # openat2(2): resolve a path as if the directory fd were the root, so a symlink planted in a

@@ -57,8 +57,9 @@ CAP_NAMES: dict[int, str] = {number: name for name, number in CAPS.items()}
 
 # Dropped by default, each for a reason. Deliberately KEPT: CAP_SYS_BOOT (reboot(2) in a pid
 # namespace only ends the container, and `reboot` inside restarts it through hutchd),
-# CAP_SYS_ADMIN (mounts and systemd need it; the seccomp filter covers what it would reach on
-# the host), CAP_NET_ADMIN/NET_RAW (the container's own network namespace), CAP_SYS_NICE,
+# CAP_SYS_ADMIN in an unprivileged container (mounts and systemd need it; its user namespace
+# confines it; see PRIVILEGED_DROP), CAP_NET_ADMIN/NET_RAW (the container's own network
+# namespace), CAP_SYS_NICE,
 # CAP_SYS_RESOURCE (bounded by the cgroup), CAP_LINUX_IMMUTABLE (chattr +i on its own files),
 # CAP_MKNOD (device access is decided by the device policy, not by node creation),
 # CAP_SYS_PTRACE and CAP_CHECKPOINT_RESTORE (its own pid namespace), CAP_AUDIT_WRITE (login
@@ -99,8 +100,24 @@ def cap_last_cap() -> int:
         return max(CAPS.values())
 
 
-def dropped(cap_drop: tuple[str, ...] = (), cap_keep: tuple[str, ...] = ()) -> tuple[int, ...]:
-    """The capability numbers a container loses: the default list plus `cap_drop`, minus
-    `cap_keep` (an explicit drop wins over a keep)."""
-    names = (set(DEFAULT_DROP) - set(cap_keep)) | set(cap_drop)
+# A privileged container (no user namespace) loses CAP_SYS_ADMIN too: with it, its root could
+# remount /proc/sys or /sys read-write, mount a fresh proc and write host-wide sysctls such as
+# kernel.core_pattern, which no namespace confines. In an unprivileged container the same
+# capability only reaches what its user namespace owns, so it keeps it (systemd needs it).
+PRIVILEGED_DROP: dict[str, str] = {
+    "CAP_SYS_ADMIN": "without a user namespace, mount and sysctl powers over the host",
+    # `hutch exec` enters as the host's Python until its execve, marked not dumpable; only
+    # CAP_SYS_PTRACE over the host's user namespace reaches such a process's /proc entries
+    "CAP_SYS_PTRACE": "without a user namespace, a way into processes entering from the host",
+}
+
+
+def dropped(
+    cap_drop: tuple[str, ...] = (), cap_keep: tuple[str, ...] = (), privileged: bool = False
+) -> tuple[int, ...]:
+    """The capability numbers a container loses: the default list (with PRIVILEGED_DROP for
+    a container without a user namespace) plus `cap_drop`, minus `cap_keep` (an explicit
+    drop wins over a keep)."""
+    default = set(DEFAULT_DROP) | (set(PRIVILEGED_DROP) if privileged else set())
+    names = (default - set(cap_keep)) | set(cap_drop)
     return tuple(sorted(CAPS[name] for name in names))

@@ -45,7 +45,8 @@ def record(cfg: ContainerConfig) -> dict:
     """The confinement a container starts with, as the run state keeps it."""
     from hutch.security.capabilities import dropped
 
-    rec: dict = {"cap_drop": list(dropped(cfg.security_cap_drop, cfg.security_cap_keep))}
+    caps = dropped(cfg.security_cap_drop, cfg.security_cap_keep, privileged=cfg.idmap is None)
+    rec: dict = {"cap_drop": list(caps)}
     rec["deny"] = None
     if cfg.security_seccomp != "unconfined":
         from hutch.security.seccomp import build

@@ -57,13 +57,6 @@ OPTIONAL: dict[str, tuple[str, DeviceRule]] = {
     "tun": ("net/tun", DeviceRule(CHAR, 10, 200)),
 }
 
-# While an image-backed container's init mounts its root (before it runs anything of the
-# container's), it opens /dev/loop-control and a loop device: allowed until it has pivoted.
-LOOP_SETUP: tuple[DeviceRule, ...] = (
-    DeviceRule(CHAR, 10, 237, "rw"),
-    DeviceRule(BLOCK, 7, None, "rw"),
-)
-
 
 def parse_devices(items: tuple[str, ...]) -> tuple[str, ...]:
     """Check `security.devices` names; ValueError naming the unknown one."""

@@ -27,6 +27,10 @@ from hutch.config.units import count_pair_values, size_pair_bytes
 from hutch.errors import KernelFeatureMissing, OperationFailed, StateConflict
 from hutch.paths import Paths
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hutch.security.idmap import IdMap
+
 # what holds a container's data, per backend, inside its directory
 DATA = {"dir": "rootfs", "overlay": "upper", "image": "root.img"}
 DEFAULT_IMAGE_SIZE = 1 << 30
@@ -90,18 +94,23 @@ def unpacked(paths: Paths, template: str) -> Path:
 
 
 def make(paths: Paths, cfg: ContainerConfig, ctdir: Path) -> None:
-    """Create the storage of a new container in `ctdir` (its staging directory)."""
+    """Create the storage of a new container in `ctdir` (its staging directory), owned by
+    the container's IDs (shifted once here for the private copies)."""
     template = cfg.template or "busybox"
+    idmap = cfg.idmap
     if cfg.storage_backend == "dir":
         from hutch.storage import templates
 
         templates.install(paths, template, ctdir / "rootfs")
+        shift_tree(str(ctdir / "rootfs"), None, idmap)
         return
     lower = unpacked(paths, template)
     (ctdir / "rootfs").mkdir(mode=0o755)
     if cfg.storage_backend == "overlay":
         (ctdir / "upper").mkdir(mode=0o755)
         (ctdir / "work").mkdir(mode=0o700)
+        (ctdir / "lower").mkdir(mode=0o700)
+        shift_tree(str(ctdir / "upper"), None, idmap)  # the root directory inside
         return
     _, hard = disk_limits(cfg)
     _, inodes = inode_limits(cfg)
@@ -110,7 +119,30 @@ def make(paths: Paths, cfg: ContainerConfig, ctdir: Path) -> None:
     mkfs(image, hard, inodes, label=cfg.ctid)
     from hutch.linux.worker import run_in_worker
 
-    run_in_worker(_fill_image, str(image), str(lower), str(ctdir / "rootfs"))
+    base = None if idmap is None else idmap.base
+    run_in_worker(_fill_image, str(image), str(lower), str(ctdir / "rootfs"), base)
+
+
+def shift_tree(top: str, old: IdMap | None, new: IdMap | None) -> None:
+    from hutch.security.idmap import shift_tree as _shift
+
+    try:
+        _shift(top, old, new)
+    except OSError as e:
+        raise OperationFailed(f"cannot give {top} to the container's IDs: {e}") from None
+
+
+def shift_storage(ctdir: Path, cfg: ContainerConfig, old: IdMap | None) -> None:
+    """A copied container's data (clone) from the IDs of `old` to its own."""
+    new = cfg.idmap
+    if old == new:
+        return
+    if cfg.storage_backend == "image":
+        from hutch.linux.worker import run_in_worker
+
+        run_in_worker(_shift_image, str(ctdir / IMAGE), str(ctdir / "rootfs"), old, new)
+    else:
+        shift_tree(str(data_path(ctdir, cfg.storage_backend)), old, new)
 
 
 def mkfs(image: Path, size: int, inodes: int | None, label: str = "") -> None:
@@ -129,9 +161,9 @@ def mkfs(image: Path, size: int, inodes: int | None, label: str = "") -> None:
     _run([*argv, str(image)], f"make the file system of {image}")
 
 
-def _fill_image(image: str, lower: str, mnt: str) -> None:  # pragma: no cover - worker
-    """In a forked worker: mount the image in a private mount namespace and copy the
-    template in. The namespace, the mount and the loop device end with the worker."""
+def _mounted_image(image: str, mnt: str) -> None:  # pragma: no cover - worker
+    """Mount an image in the calling worker's own private mount namespace: the mount and
+    its loop device end with the worker."""
     from hutch.linux import loop
     from hutch.linux import syscalls as sc
 
@@ -142,9 +174,32 @@ def _fill_image(image: str, lower: str, mnt: str) -> None:  # pragma: no cover -
         sc.mount(dev, mnt, "ext4", 0, None)
     finally:
         os.close(fd)
+
+
+def _fill_image(image: str, lower: str, mnt: str, base: int | None) -> None:  # pragma: no cover
+    """In a forked worker: copy the template into the image, owned by the container's IDs."""
+    from hutch.linux import syscalls as sc
+    from hutch.security.idmap import IdMap, shift_tree
+
+    _mounted_image(image, mnt)
     try:
         _run(["cp", "-a", f"{lower}/.", f"{mnt}/"], f"fill {image}")
         os.rmdir(f"{mnt}/lost+found")  # the template has its own idea of that
+        if base is not None:
+            shift_tree(mnt, None, IdMap(base))
+    finally:
+        sc.umount2(mnt)
+
+
+def _shift_image(
+    image: str, mnt: str, old: IdMap | None, new: IdMap | None
+) -> None:  # pragma: no cover
+    from hutch.linux import syscalls as sc
+    from hutch.security.idmap import shift_tree
+
+    _mounted_image(image, mnt)
+    try:
+        shift_tree(mnt, old, new)
     finally:
         sc.umount2(mnt)
 
@@ -161,20 +216,40 @@ class OverlayRoot:
     lower: str
     upper: str
     work: str
+    # where an unprivileged container's idmapped view of `lower` is attached first
+    mapped: str = ""
 
     def describe(self) -> str:
         return f"mount overlay (lower {self.lower}, upper {self.upper}) on the rootfs"
 
-    def options(self) -> str:
+    def options(self, lower: str | None = None) -> str:
         return ",".join(
             f"{k}={_escape(Path(v))}"
-            for k, v in (("lowerdir", self.lower), ("upperdir", self.upper), ("workdir", self.work))
+            for k, v in (
+                ("lowerdir", lower or self.lower),
+                ("upperdir", self.upper),
+                ("workdir", self.work),
+            )
         )
 
-    def execute(self, target: str) -> None:
+    def execute(self, target: str, userns: int | None = None) -> None:
         from hutch.linux import syscalls as sc
 
-        sc.mount("overlay", target, "overlay", 0, self.options())
+        lower = None
+        if userns is not None:
+            # the shared template stays owned by the host's IDs; the container sees it
+            # through its own map, read-only, without a copy
+            tree = sc.open_tree(self.lower, sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC)
+            try:
+                sc.mount_setattr(
+                    tree, sc.MOUNT_ATTR_IDMAP | sc.MOUNT_ATTR_RDONLY, userns, self.lower
+                )
+                os.makedirs(self.mapped, mode=0o700, exist_ok=True)
+                sc.move_mount(tree, self.mapped)
+            finally:
+                os.close(tree)
+            lower = self.mapped
+        sc.mount("overlay", target, "overlay", 0, self.options(lower))
 
 
 @dataclass(frozen=True)
@@ -184,10 +259,11 @@ class ImageRoot:
     def describe(self) -> str:
         return f"mount ext4 image {self.image} (loop, autoclear) on the rootfs"
 
-    def execute(self, target: str) -> None:
+    def execute(self, target: str, userns: int | None = None) -> None:
         from hutch.linux import loop
         from hutch.linux import syscalls as sc
 
+        # its files were shifted to the container's IDs at create: no map needed here
         dev, fd = loop.attach(self.image)
         try:
             sc.mount(dev, target, "ext4", 0, None)
@@ -208,7 +284,9 @@ def root_mount(paths: Paths, cfg: ContainerConfig) -> RootMount | None:
                 f"container {cfg.ctid}: its template layer {lower} is missing",
                 hint="recreate it with the same template, or restore the cache",
             )
-        return OverlayRoot(str(lower), str(ctdir / "upper"), str(ctdir / "work"))
+        return OverlayRoot(
+            str(lower), str(ctdir / "upper"), str(ctdir / "work"), str(ctdir / "lower")
+        )
     if cfg.storage_backend == "image":
         return ImageRoot(str(ctdir / IMAGE))
     return None
@@ -232,6 +310,7 @@ def copy_storage(src_ctdir: Path, dst_ctdir: Path, backend: str) -> None:
         (dst_ctdir / "rootfs").mkdir(mode=0o755)
     if backend == "overlay":
         (dst_ctdir / "work").mkdir(mode=0o700)
+        (dst_ctdir / "lower").mkdir(mode=0o700)
 
 
 # -- growing an image ----------------------------------------------------------------------
