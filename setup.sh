@@ -31,6 +31,8 @@ DEV_PKGS=(
     lxcfs            # per-container /proc/meminfo etc.; tests start it when no daemon runs
     gcc              # the escape-probe tests build a static attack program for inside
     libc6-dev        # ... against glibc's static libc.a
+    openssh-server   # the migrate tests' simulated target host runs its own sshd
+    rsync            # hutch migrate copies rootfs and images with it over ssh
 )
 
 VENV=/opt/hutch/venv
@@ -131,24 +133,27 @@ install_packages() {
     fi
 }
 
-# CRIU for hutch checkpoint/restore. Debian 13's criu works on current kernels; Debian 12's
-# 3.17 fails on new ones ("Unexpected rt vDSO area bounds"), and trixie's criu needs trixie's
-# glibc. So on Debian 12 trixie's criu and the libraries it needs are fetched as .debs (a
-# private apt state: trixie never enters the system's sources), unpacked under $CRIU_DIR and
-# run through trixie's own loader. --library-path rather than LD_LIBRARY_PATH, so the host
-# programs criu starts (ip, iptables) keep the host's libraries. Its network lock works with
-# nftables (--network-lock nftables, through the bundled libnftables), but a dump of a
-# network namespace still runs iptables-save and ip6tables-save in it: iptables is needed.
+# CRIU for hutch checkpoint/restore, 4.2 or newer: 4.1 (Debian 13) cannot restore a veth
+# pair of an unprivileged container on kernels that check CAP_NET_ADMIN in the peer's network
+# namespace (6.x, "rtnetlink: add missing netlink_ns_capable() check for peer netns"), and
+# Debian 12's 3.17 fails on new kernels altogether ("Unexpected rt vDSO area bounds"). So the
+# criu of Debian's testing release and the libraries it needs are fetched as .debs (a private
+# apt state: testing never enters the system's sources), unpacked under $CRIU_DIR and run
+# through their own loader. --library-path rather than LD_LIBRARY_PATH, so the host programs
+# criu starts (ip, iptables) keep the host's libraries. Its network lock works with nftables
+# (--network-lock nftables, through the bundled libnftables), but a dump of a network
+# namespace still runs iptables-save and ip6tables-save in it: iptables is needed.
 CRIU_DIR=/opt/hutch/criu
 CRIU_CACHE=/var/cache/hutch/criu
 CRIU_MIRROR=${HUTCH_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+CRIU_SUITE=forky  # Debian 14, testing: criu 4.2.1 on 2026-11-29
 
 criu_works() {
-    "$1" --version 2>/dev/null | grep -Eq '^Version: ([4-9]|[1-9][0-9])\.' \
+    "$1" --version 2>/dev/null | grep -Eq '^Version: (4\.([2-9]|[1-9][0-9])|([5-9]|[1-9][0-9])\.)' \
         && "$1" check >/dev/null 2>&1
 }
 
-fetch_trixie_criu() {
+fetch_criu() {
     local apt_dir stage loader libdir pkgs deb
     apt_dir=$(mktemp -d)
     stage=$CRIU_DIR.new
@@ -156,7 +161,7 @@ fetch_trixie_criu() {
     trap 'rm -rf "$apt_dir" "$stage"' EXIT
     mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial" "$apt_dir/parts" "$CRIU_CACHE"
     : >"$apt_dir/status"
-    echo "deb $CRIU_MIRROR trixie main" >"$apt_dir/sources.list"
+    echo "deb $CRIU_MIRROR $CRIU_SUITE main" >"$apt_dir/sources.list"
     cat >"$apt_dir/apt.conf" <<EOF
 Dir::Etc::SourceList "$apt_dir/sources.list";
 Dir::Etc::SourceParts "$apt_dir/parts";
@@ -171,14 +176,14 @@ APT::Architecture "$(dpkg --print-architecture)";
 Acquire::Languages "none";
 APT::Sandbox::User "root";
 EOF
-    say "fetching criu from Debian 13 (trixie) into $CRIU_DIR ..."
+    say "fetching criu from Debian $CRIU_SUITE into $CRIU_DIR ..."
     quietly env APT_CONFIG="$apt_dir/apt.conf" apt-get update -q
     # Every package criu's run-time libraries come from; an empty dpkg status makes apt
     # list the whole closure, glibc included.
     mapfile -t pkgs < <(APT_CONFIG="$apt_dir/apt.conf" apt-cache depends --recurse \
         --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces \
         --no-enhances criu | grep -E '^[a-z0-9]' | sort -u)
-    [ "${#pkgs[@]}" -gt 1 ] || die "trixie's criu has no dependency list"
+    [ "${#pkgs[@]}" -gt 1 ] || die "$CRIU_SUITE's criu has no dependency list"
     # apt-get download writes into the current directory. A fresh one, so exactly this
     # set is unpacked and then cached. (Sandbox user root above: _apt cannot write into
     # the private mktemp directories.)
@@ -193,12 +198,12 @@ EOF
     rm -f "$CRIU_CACHE/"*.deb
     mv "$apt_dir/debs/"*.deb "$CRIU_CACHE/"
     loader=$(find "$stage/usr/lib" -mindepth 2 -maxdepth 2 -name 'ld-linux*.so.*' -print -quit)
-    [ -n "$loader" ] || die "no ld-linux in trixie's libc6"
+    [ -n "$loader" ] || die "no ld-linux in $CRIU_SUITE's libc6"
     libdir=${loader%/*}
     libdir=$CRIU_DIR${libdir#"$stage"}
     cat >"$stage/bin/criu" <<EOF
 #!/bin/sh
-# Installed by hutch's setup.sh: Debian 13's criu with its own loader and libraries.
+# Installed by hutch's setup.sh: Debian $CRIU_SUITE's criu with its own loader and libraries.
 exec "$libdir/${loader##*/}" --library-path "$libdir" "$CRIU_DIR/usr/sbin/criu" "\$@"
 EOF
     chmod 755 "$stage/bin/criu"
@@ -209,22 +214,12 @@ EOF
 }
 
 install_criu() {
-    local release
-    release=$(cut -d. -f1 /etc/debian_version)
     [ -z "$(missing_packages iptables)" ] || apt_install iptables
-    if [ "$release" != 12 ]; then
-        # Debian 13 (and testing, whose debian_version is a codename): the distribution's.
-        [ -z "$(missing_packages criu)" ] || apt_install criu
-        criu_works "$(command -v criu || echo /usr/sbin/criu)" \
-            || die "criu check failed; run it to see why"
-        say "criu ready"
-        return
-    fi
     if criu_works "$CRIU_DIR/bin/criu"; then
         say "criu already installed in $CRIU_DIR"
         return
     fi
-    fetch_trixie_criu
+    fetch_criu
     criu_works "$CRIU_DIR/bin/criu" \
         || die "$CRIU_DIR/bin/criu check failed; run '$CRIU_DIR/bin/criu check' to see why"
     say "criu ready: $CRIU_DIR/bin/criu"

@@ -18,6 +18,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "restart": ("lifecycle", "stop and start a container"),
     "freeze": ("lifecycle", "freeze every process of a container (status FROZEN)"),
     "unfreeze": ("lifecycle", "resume a frozen container"),
+    "checkpoint": ("checkpoint", "save a running container to disk with CRIU (vzctl chkpnt)"),
+    "restore": ("checkpoint", "bring a checkpointed container back to life (vzctl restore)"),
     "destroy": ("destroy", "remove a stopped container and its files"),
     "clone": ("clone", "copy a stopped container into a new, independent one"),
     "snapshot": ("snapshot", "create, list, restore and delete snapshots of a container's disk"),
@@ -33,6 +35,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "config": ("showconfig", "show a container's effective configuration"),
     "template": ("template", "list, import and remove OS templates (the template cache)"),
     "checkconfig": ("checkconfig", "check the kernel features containers need"),
+    "migrate": ("migrate", "move a container to another hutch host over ssh (--online: live)"),
+    "receive": ("migrate", "the target side of 'hutch migrate' (run by it over ssh)"),
 }
 ALIASES = {"ls": "list", "rm": "destroy", "attach": "exec"}
 

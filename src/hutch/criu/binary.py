@@ -1,7 +1,7 @@
 """Locate CRIU and read its version.
 
-setup.sh installs Debian 13's criu under /opt/hutch/criu on Debian 12 (whose own 3.17 is too
-old for current kernels), so that wrapper wins over whatever is on PATH.
+setup.sh installs the criu of Debian's testing release under /opt/hutch/criu (Debian 12's 3.17
+and 13's 4.1 are too old, see MIN_VERSION), so that wrapper wins over whatever is on PATH.
 """
 
 from __future__ import annotations
@@ -12,13 +12,18 @@ import shutil
 import subprocess
 
 WRAPPER = "/opt/hutch/criu/bin/criu"
-MIN_MAJOR = 4  # 3.x fails on kernels >= 6.x ("Unexpected rt vDSO area bounds")
+# 3.x fails on kernels >= 6.x ("Unexpected rt vDSO area bounds"); 4.1 cannot restore the veth
+# of an unprivileged container where the kernel checks CAP_NET_ADMIN in the peer's namespace
+MIN_VERSION = (4, 2)
 
 _VERSION = re.compile(r"^Version:\s*(\d+)\.(\d+)(?:\.(\d+))?", re.MULTILINE)
 
 
 def find() -> str | None:
-    """Path of the criu to run, or None."""
+    """Path of the criu to run, or None. $HUTCH_CRIU names another one (a newer build)."""
+    override = os.environ.get("HUTCH_CRIU")
+    if override:
+        return override if os.access(override, os.X_OK) else None
     if os.access(WRAPPER, os.X_OK):
         return WRAPPER
     return shutil.which("criu") or (

@@ -36,7 +36,7 @@ class Readiness:
             self.path is not None
             and self.check_ok
             and self.version is not None
-            and self.version[0] >= binary.MIN_MAJOR
+            and self.version[:2] >= binary.MIN_VERSION
         )
 
 

@@ -43,7 +43,24 @@ async def _unfreeze(sup: Supervisor, ctid: str, body: dict) -> Any:
     return await sup.unfreeze(ctid)
 
 
+def _directory(body: dict) -> str | None:
+    d = body.get("dir")
+    if d is not None and (not isinstance(d, str) or not d.startswith("/")):
+        raise UsageError("dir must be an absolute path")
+    return d
+
+
+async def _checkpoint(sup: Supervisor, ctid: str, body: dict) -> Any:
+    return await sup.checkpoint(ctid, _directory(body), bool(body.get("keep_running")))
+
+
+async def _restore(sup: Supervisor, ctid: str, body: dict) -> Any:
+    return await sup.restore(ctid, _directory(body))
+
+
 ROUTES: dict[tuple[str, str], Handler] = {
+    ("POST", "checkpoint"): _checkpoint,
+    ("POST", "restore"): _restore,
     ("POST", "freeze"): _freeze,
     ("POST", "unfreeze"): _unfreeze,
     ("POST", "start"): _start,

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import signal
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from hutch.container import lifecycle
 from hutch.container.host import Host
@@ -173,6 +175,57 @@ class Supervisor:
             self.host.cgroups.thaw(t.state.cgroups)
             log.info("thawed %s", ctid)
             return {"id": ctid, "status": "running"}
+
+    # -- checkpoint / restore -------------------------------------------------------------
+
+    async def checkpoint(
+        self, ctid: str, directory: str | None = None, keep_running: bool = False
+    ) -> dict:
+        """Dump the container with CRIU; it stops (CRIU ends it) unless `keep_running`."""
+        from hutch.container import checkpoint
+
+        async with self._lock(ctid):
+            cfg = lifecycle.require(self.host, ctid)
+            t = self._running(ctid)
+            images = Path(directory) if directory else checkpoint.default_dir(self.host, ctid)
+            # CRIU blocks this loop for the dump; the container is frozen meanwhile anyway
+            t.stopping = not keep_running  # its init's exit is no reboot
+            try:
+                result = checkpoint.dump(self.host, cfg, t.state, images, keep_running)
+            except BaseException:
+                t.stopping = False
+                raise
+            if not keep_running:
+                await asyncio.wait_for(asyncio.shield(t.exited), KILL_WAIT)
+            log.info("checkpointed %s into %s (%.0f ms)", ctid, images, result["dump_ms"])
+            return {"id": ctid, "status": "running" if keep_running else "stopped", **result}
+
+    async def restore(self, ctid: str, directory: str | None = None) -> dict:
+        """Restore the container from a checkpoint; a default one is used up by it."""
+        from hutch.container import checkpoint
+
+        async with self._lock(ctid):
+            cfg = lifecycle.require(self.host, ctid)
+            if ctid in self.running:
+                raise StateConflict(f"container {ctid} is already running")
+            images = Path(directory) if directory else checkpoint.default_dir(self.host, ctid)
+            with container_lock(self.host.paths, ctid, wait=2.0):
+                st = RunState.load(self.host.paths, ctid)
+                if st is not None and st.alive():
+                    raise StateConflict(f"container {ctid} is already running")
+                t0 = time.perf_counter()
+                started = checkpoint.restore(self.host, cfg, images)
+            console = None
+            if started.console_master is not None:
+                console = Console(
+                    ctid, started.console_master, self.host.paths.ct_console_log(ctid)
+                )
+            self._track(started.state, os.pidfd_open(started.state.pid), True, console)
+            elapsed = round((time.perf_counter() - t0) * 1000, 1)
+            if directory is None:
+                shutil.rmtree(images, ignore_errors=True)  # restored: not to be used twice
+            log.info("restored %s (init pid %d, %.0f ms)", ctid, started.state.pid, elapsed)
+            return {**self._describe(ctid), "restore_ms": elapsed, "warnings": started.warnings}
 
     def _running(self, ctid: str) -> Tracked:
         lifecycle.require(self.host, ctid)

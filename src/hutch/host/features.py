@@ -250,7 +250,7 @@ def checkpoint() -> list[Check]:
     if r.path is None:
         return [Check("Checkpoint", "CRIU", "optional", f"{lost} (run setup.sh)")]
     out = [Check("Checkpoint", "CRIU", "enabled", r.path)]
-    new_enough = r.version is not None and r.version[0] >= binary.MIN_MAJOR
+    new_enough = r.version is not None and r.version[:2] >= binary.MIN_VERSION
     out.append(
         Check(
             "Checkpoint",

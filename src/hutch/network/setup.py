@@ -164,13 +164,7 @@ def _veth(ip: Any, n: dict[str, Any], pid: int, record: dict[str, Any]) -> None:
     if n["mtu"]:
         ip.link("set", index=host, mtu=n["mtu"])
     if n["bridge"]:
-        if not _exists(ip, n["bridge"]):
-            ip.link("add", ifname=n["bridge"], kind="bridge")
-            br = _idx(ip, n["bridge"])
-            ip.link("set", index=br, ifalias=HUTCH_ALIAS, state="up")
-        # every bridge used: the last container to leave one hutch made removes it
-        record["bridges"].append(n["bridge"])
-        ip.link("set", index=host, master=_idx(ip, n["bridge"]))
+        _attach_bridge(ip, n["bridge"], host, record)
     ip.link("set", index=host, state="up")
 
 
@@ -190,7 +184,11 @@ def _venet_host(ip: Any, venet: dict[str, Any], pid: int, record: dict[str, Any]
         peer={"ifname": "venet0", "address": venet["mac"], "net_ns_pid": pid},
     )
     record["host_ifs"].append(name)
-    idx = _idx(ip, name)
+    _venet_routes(ip, venet, _idx(ip, name), record)
+
+
+def _venet_routes(ip: Any, venet: dict[str, Any], idx: int, record: dict[str, Any]) -> None:
+    """The host end of venet: no ARP, up, host routes to the addresses, proxy ARP."""
     ip.link("set", index=idx, flags=IFF_NOARP, change=IFF_NOARP)
     ip.link("set", index=idx, state="up")
     _forwarding({ipaddress.ip_address(a).version for a in venet["addresses"]})
@@ -202,6 +200,58 @@ def _venet_host(ip: Any, venet: dict[str, Any], pid: int, record: dict[str, Any]
             if a in net and a.version == 4:
                 ip.neigh("add", dst=str(a), ifindex=up_idx, flags=NTF_PROXY)
                 record["proxies"].append([str(a), up_idx])
+
+
+def adopt(plan: dict[str, Any], pid: int) -> dict[str, Any]:
+    """Worker body, after a restore: CRIU recreated each veth pair inside and named its host
+    end; give those ends back what a start gives them (MAC, MTU, bridge, routes, proxy ARP).
+    Returns what teardown needs, as `start` does."""
+    return _translated(f"network of container {plan['ctid']}", _adopt, plan, pid)
+
+
+def _adopt(plan: dict[str, Any], pid: int) -> dict[str, Any]:
+    from pyroute2 import IPRoute
+
+    record: dict[str, Any] = {
+        "host_ifs": [],
+        "proxies": [],
+        "bridges": [],
+        "netdevs": [],
+        "specs": {n["ifname"]: n for n in plan["netifs"]},
+    }
+    with IPRoute() as ip:
+        try:
+            for n in plan["netifs"]:
+                host = _host_idx(ip, n["host_ifname"], f"{n['ifname']}: restored host end")
+                record["host_ifs"].append(n["host_ifname"])
+                ip.link("set", index=host, state="down")
+                ip.link("set", index=host, address=n["host_mac"])
+                if n["mtu"]:
+                    ip.link("set", index=host, mtu=n["mtu"])
+                if n["bridge"]:
+                    _attach_bridge(ip, n["bridge"], host, record)
+                ip.link("set", index=host, state="up")
+            if plan["venet"]:
+                venet = plan["venet"]
+                idx = _host_idx(ip, venet["host"], "venet: restored host end")
+                record["host_ifs"].append(venet["host"])
+                ip.link("set", index=idx, state="down")
+                ip.link("set", index=idx, address=venet["mac"])
+                _venet_routes(ip, venet, idx, record)
+        except BaseException:
+            _teardown_host(ip, record)
+            raise
+    return record
+
+
+def _attach_bridge(ip: Any, bridge: str, host: int, record: dict[str, Any]) -> None:
+    if not _exists(ip, bridge):
+        ip.link("add", ifname=bridge, kind="bridge")
+        br = _idx(ip, bridge)
+        ip.link("set", index=br, ifalias=HUTCH_ALIAS, state="up")
+    # every bridge used: the last container to leave one hutch made removes it
+    record["bridges"].append(bridge)
+    ip.link("set", index=host, master=_idx(ip, bridge))
 
 
 def _check_unrouted(ip: Any, addr: str) -> None:
