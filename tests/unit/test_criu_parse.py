@@ -63,3 +63,10 @@ def test_error_line_is_one_line_and_names_the_log() -> None:
     assert error_line("restore", "", "/x/r.log") == (
         "criu restore failed: no error in its log (log: /x/r.log)"
     )
+
+
+def test_a_session_led_from_outside_is_explained():
+    log = "(00.01) Error (criu/pstree.c:123): A session leader of 42 is outside of its pid namespace\n"
+    line = error_line("dump", log, "/x/dump.log")
+    assert line.startswith("criu dump failed: process 42 inside still belongs to the session")
+    assert "setsid" in line and line.endswith("(log: /x/dump.log)")

@@ -4,6 +4,7 @@ everything goes to the log)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,8 +41,23 @@ def last_errors(log_text: str, count: int = 2) -> list[str]:
     return useful[-count:]
 
 
+# criu's words for a cause an operator can act on, and what to do about it
+_EXPLAINED = (
+    (
+        re.compile(r"session leader of (\d+) is outside", re.IGNORECASE),
+        "process {0} inside still belongs to the session of a 'hutch exec' (its leader is "
+        "outside the container): start background processes with setsid",
+    ),
+)
+
+
 def error_line(action: str, log_text: str, log_path: Path | str) -> str:
     errors = last_errors(log_text)
+    for pattern, text in _EXPLAINED:
+        for e in errors:
+            m = pattern.search(e)
+            if m:
+                return f"criu {action} failed: {text.format(*m.groups())} (log: {log_path})"
     what = "; ".join(errors) if errors else "no error in its log"
     return f"criu {action} failed: {what} (log: {log_path})"
 
