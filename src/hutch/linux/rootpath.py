@@ -105,6 +105,13 @@ def write_file_in_root(rootfd: int, path: str, data: bytes, mode: int = 0o644) -
         )
         try:
             os.write(fd, data)
+            # the owner of the file it replaces, else of its directory: in an unprivileged
+            # container a file of the host's root would be nobody's, and read-only to it
+            try:
+                st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
+            except FileNotFoundError:
+                st = os.fstat(pfd)
+            os.fchown(fd, st.st_uid, st.st_gid)
         finally:
             os.close(fd)
         os.rename(tmp, name, src_dir_fd=pfd, dst_dir_fd=pfd)

@@ -150,9 +150,14 @@ def shift_tree(top: str, old: IdMap | None, new: IdMap | None) -> int:
         return 0
     dev = os.lstat(top).st_dev
     changed = 0
+    seen: set[int] = set()  # inodes with more than one link, shifted at their first name
 
     def one(path: str) -> bool:
         st = os.lstat(path)
+        if st.st_nlink > 1 and not stat.S_ISDIR(st.st_mode):
+            if st.st_ino in seen:
+                return False
+            seen.add(st.st_ino)
         uid = to_host(new, to_container(old, st.st_uid))
         gid = to_host(new, to_container(old, st.st_gid))
         if (uid, gid) == (st.st_uid, st.st_gid):

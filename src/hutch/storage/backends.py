@@ -120,7 +120,10 @@ def make(paths: Paths, cfg: ContainerConfig, ctdir: Path) -> None:
     from hutch.linux.worker import run_in_worker
 
     base = None if idmap is None else idmap.base
-    run_in_worker(_fill_image, str(image), str(lower), str(ctdir / "rootfs"), base)
+    try:
+        run_in_worker(_fill_image, str(image), str(lower), str(ctdir / "rootfs"), base)
+    except OSError as e:  # the worker's error, as text (no loop devices, ...)
+        raise OperationFailed(f"cannot fill the image {image}: {e}") from None
 
 
 def shift_tree(top: str, old: IdMap | None, new: IdMap | None) -> None:
@@ -140,7 +143,12 @@ def shift_storage(ctdir: Path, cfg: ContainerConfig, old: IdMap | None) -> None:
     if cfg.storage_backend == "image":
         from hutch.linux.worker import run_in_worker
 
-        run_in_worker(_shift_image, str(ctdir / IMAGE), str(ctdir / "rootfs"), old, new)
+        try:
+            run_in_worker(_shift_image, str(ctdir / IMAGE), str(ctdir / "rootfs"), old, new)
+        except OSError as e:
+            raise OperationFailed(
+                f"cannot give {ctdir / IMAGE} to the container's IDs: {e}"
+            ) from None
     else:
         shift_tree(str(data_path(ctdir, cfg.storage_backend)), old, new)
 
@@ -241,15 +249,33 @@ class OverlayRoot:
             # through its own map, read-only, without a copy
             tree = sc.open_tree(self.lower, sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC)
             try:
-                sc.mount_setattr(
-                    tree, sc.MOUNT_ATTR_IDMAP | sc.MOUNT_ATTR_RDONLY, userns, self.lower
-                )
+                try:
+                    sc.mount_setattr(
+                        tree, sc.MOUNT_ATTR_IDMAP | sc.MOUNT_ATTR_RDONLY, userns, self.lower
+                    )
+                except OSError as e:
+                    if e.errno not in _NO_IDMAP:
+                        raise
+                    raise KernelFeatureMissing(
+                        f"the file system of the template layer {self.lower} cannot be "
+                        f"idmapped on this kernel ({os.strerror(e.errno)})",
+                        hint=IDMAP_HINT,
+                    ) from None
                 os.makedirs(self.mapped, mode=0o700, exist_ok=True)
                 sc.move_mount(tree, self.mapped)
             finally:
                 os.close(tree)
             lower = self.mapped
         sc.mount("overlay", target, "overlay", 0, self.options(lower))
+
+
+# what mount_setattr(MOUNT_ATTR_IDMAP) says when a file system or kernel cannot
+_NO_IDMAP = (errno.EINVAL, errno.EPERM, errno.ENOSYS, errno.EOPNOTSUPP)
+IDMAP_HINT = (
+    "an unprivileged overlay container needs idmapped mounts of the template cache's file "
+    "system (ext4, xfs: 5.12; btrfs: 5.15; tmpfs: 6.3) and overlay over them (5.19): "
+    "use the dir or image backend, or --privileged"
+)
 
 
 @dataclass(frozen=True)
