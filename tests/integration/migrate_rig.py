@@ -9,7 +9,7 @@ benchmarks.
     target.close()
 
 `TargetHost` is a network namespace of its own, joined to the source's by a veth pair
-(198.18.222.1/30 on the source side, .2 on the target), with an sshd of its own in it: its
+(198.18.222.1/24 on the source side, .2 on the target), with an sshd of its own in it: its
 config, host key, client key, authorized_keys and known_hosts are all made in a temp dir
 (never /etc/ssh or ~/.ssh), it listens only on the target address, and `SetEnv` gives each
 session `HUTCH_ROOT=<the target's root>` and a PATH whose `hutch` is this Python's hutch.
@@ -38,7 +38,7 @@ SSHD = "/usr/sbin/sshd"
 PRIVSEP_DIR = Path("/run/sshd")
 SOURCE_ADDR = "198.18.222.1"
 TARGET_ADDR = "198.18.222.2"
-PREFIX = 30
+PREFIX = 24  # room for containers with venet addresses on this link (proxy ARP)
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 

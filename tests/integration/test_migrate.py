@@ -31,6 +31,10 @@ class Mig:
         self.dst = dst  # conftest Hutch of the target's root (CLI in the target namespace)
         self.target = target
 
+    def src_ns_prefix(self) -> list[str]:
+        """argv prefix: run a program in the source host's network namespace."""
+        return self.target.source_ns.prefix
+
     def migrate_argv(self, ctid: str, *more: str) -> list[str]:
         return self.src.argv("migrate", ctid, self.target.dest, *self.target.ssh_args, *more)
 
@@ -307,3 +311,67 @@ def test_online_counter_pids_and_tcp_survive(m: Mig) -> None:
         "data over the migrated TCP connection",
     )
     assert ctid not in m.src.container_ids()
+
+
+# A client on the source host that reads the container's ticks and counts them in a file.
+_CLIENT = """
+import os, socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+s.settimeout(60)  # the container is away for the downtime: the connection waits
+n = 0
+while True:
+    data = s.recv(4096)
+    if not data:
+        break
+    n += data.count(b"tick")
+    with open(sys.argv[3] + ".tmp", "w") as f:
+        f.write(str(n))
+    os.replace(sys.argv[3] + ".tmp", sys.argv[3])
+"""
+
+
+def test_online_tcp_connection_from_another_host_survives(m: Mig, tmp_path: Path) -> None:
+    """The container (venet, an address on the hosts' link) serves a TCP stream to a client
+    on the source host; after the online move the same connection carries on from the target
+    (which now answers ARP for the address)."""
+    from hutch.criu import readiness
+
+    if not readiness.probe().usable:
+        pytest.skip("CRIU is not usable here")
+    import sys
+
+    ctid = m.src.new_id()
+    m.src.ok("create", ctid)
+    m.src.ok("set", ctid, "--ipadd", "198.18.222.50", "--save")
+    m.src.start(ctid)
+    m.src.ok("exec", ctid, "sh", "-c",
+             "setsid sh -c 'while :; do echo tick; sleep 0.1; done | nc -l -p 7100' "
+             "</dev/null >/dev/null 2>&1 &")  # fmt: skip
+    count = tmp_path / "ticks"
+    time.sleep(0.3)
+    client = subprocess.Popen(
+        [*m.src_ns_prefix(), sys.executable, "-c", _CLIENT, "198.18.222.50", "7100", str(count)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+
+        def ticks() -> int:
+            try:
+                return int(count.read_text() or 0)
+            except (FileNotFoundError, ValueError):
+                return 0
+
+        m.src.wait_until(lambda: ticks() >= 5, 10, "ticks before the move")
+        p = m.migrate(ctid, "--online")
+        assert p.returncode == 0, p.stderr
+        assert m.dst.status(ctid) == "running"
+        after = ticks()
+        m.src.wait_until(lambda: ticks() > after + 10, 20, "ticks over the moved connection")
+        assert client.poll() is None, client.stderr.read() if client.stderr else ""
+    finally:
+        if client.poll() is None:
+            client.kill()
+        client.communicate(timeout=10)

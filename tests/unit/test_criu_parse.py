@@ -66,7 +66,7 @@ def test_error_line_is_one_line_and_names_the_log() -> None:
 
 
 def test_a_session_led_from_outside_is_explained():
-    log = "(00.01) Error (criu/pstree.c:123): A session leader of 42 is outside of its pid namespace\n"
+    log = "(00.01) Error (criu/pstree.c:123): A session leader of 42 is outside of its pid ns\n"
     line = error_line("dump", log, "/x/dump.log")
     assert line.startswith("criu dump failed: process 42 inside still belongs to the session")
     assert "setsid" in line and line.endswith("(log: /x/dump.log)")

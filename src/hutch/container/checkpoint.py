@@ -303,28 +303,60 @@ def _run_restore(
         from hutch.container.spawn import make_userns
 
         userns = make_userns(cfg.idmap)  # only to map an overlay's template, as at start
+    # CRIU remakes each veth pair in its own network namespace, at the interface index the
+    # container's end had, and moves that end in: in the host's namespace that index may be
+    # taken. So criu runs in a scratch network namespace of its own, which hutchd holds,
+    # and the host ends move from there to the host's namespace afterwards (reclaim).
+    host_ends = [n["host_ifname"] for n in plan["netifs"]]
+    if plan["venet"]:
+        host_ends.append(plan["venet"]["host"])
+    sync = os.pipe2(os.O_CLOEXEC) if host_ends else None
+    go = os.pipe2(os.O_CLOEXEC) if host_ends else None
+    scratch = -1
     t0 = time.perf_counter()
     try:
         child = os.fork()
         if child == 0:  # pragma: no cover - becomes criu
-            _child(host, cfg, root_mount, userns, rootfs, slave, args, images)
+            _child(
+                host, cfg, root_mount, userns, rootfs, slave, args, images,
+                (sync[1], go[0]) if sync and go else None,
+            )  # fmt: skip
+        if sync and go:
+            os.close(sync[1])
+            os.close(go[0])
+            if os.read(sync[0], 1) == b"1":  # else it failed and says so in restore.log
+                scratch = os.open(f"/proc/{child}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            os.write(go[1], b"1")
     finally:
         if userns is not None:
             os.close(userns)
-    _, status = os.waitpid(child, 0)
-    elapsed = time.perf_counter() - t0
-    if os.waitstatus_to_exitcode(status) != 0:
-        text = ""
-        for path in (log, images / "restore.out"):
-            try:
-                text += path.read_text(errors="replace") + "\n"
-            except OSError:
-                pass
-        raise OperationFailed(criu_run.error_line("restore", text, log))
+        for fd in (sync[0] if sync else -1, go[1] if go else -1):
+            if fd >= 0:
+                os.close(fd)
     try:
-        return int(pidfile.read_text()), elapsed
-    except (OSError, ValueError):
-        raise OperationFailed(f"criu restore wrote no pid (log: {log})") from None
+        _, status = os.waitpid(child, 0)
+        elapsed = time.perf_counter() - t0
+        if os.waitstatus_to_exitcode(status) != 0:
+            text = ""
+            for path in (log, images / "restore.out"):
+                try:
+                    text += path.read_text(errors="replace") + "\n"
+                except OSError:
+                    pass
+            raise OperationFailed(criu_run.error_line("restore", text, log))
+        try:
+            pid = int(pidfile.read_text())
+        except (OSError, ValueError):
+            raise OperationFailed(f"criu restore wrote no pid (log: {log})") from None
+        if scratch >= 0:
+            from hutch.linux.worker import run_in_worker
+            from hutch.network import setup as netsetup
+
+            run_in_worker(netsetup.reclaim, host_ends, scratch)
+        return pid, elapsed
+    finally:
+        if scratch >= 0:
+            os.close(scratch)
 
 
 def _child(  # pragma: no cover - runs in the forked child, then execs criu
@@ -336,6 +368,7 @@ def _child(  # pragma: no cover - runs in the forked child, then execs criu
     slave: int | None,
     args: list[str],
     images: Path,
+    sync: tuple[int, int] | None,
 ) -> None:
     try:
         from hutch.container.mounts import (
@@ -377,6 +410,13 @@ def _child(  # pragma: no cover - runs in the forked child, then execs criu
         os.dup2(out, 2)
         if slave is not None:
             os.set_inheritable(slave, True)  # --inherit-fd: criu gets it by number
+        if sync is not None:  # the scratch network namespace (see _run_restore)
+            sc.unshare(sc.CLONE_NEWNET)
+            from hutch.network.loopback import loopback_up
+
+            loopback_up()  # criu's own feature probes talk TCP over it
+            os.write(sync[0], b"1")
+            os.read(sync[1], 1)
         os.execv(args[0], args)
     except BaseException as e:
         try:

@@ -236,12 +236,47 @@ def _adopt(plan: dict[str, Any], pid: int) -> dict[str, Any]:
                 idx = _host_idx(ip, venet["host"], "venet: restored host end")
                 record["host_ifs"].append(venet["host"])
                 ip.link("set", index=idx, state="down")
-                ip.link("set", index=idx, address=venet["mac"])
+                # both ends need one MAC (see _venet_host): the inner end's, as restored (a
+                # container from another host has that host's)
+                ip.link("set", index=idx, address=_inner_mac(pid, "venet0") or venet["mac"])
                 _venet_routes(ip, venet, idx, record)
         except BaseException:
             _teardown_host(ip, record)
             raise
     return record
+
+
+def _inner_mac(pid: int, ifname: str) -> str | None:
+    """The MAC of `ifname` inside the network namespace of process `pid` (None if absent)."""
+    from pyroute2 import IPRoute
+
+    host_fd = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        _setns_pid(pid)
+        try:
+            with IPRoute() as ip:
+                found = ip.link_lookup(ifname=ifname)
+                return ip.get_links(found[0])[0].get_attr("IFLA_ADDRESS") if found else None
+        finally:
+            sc.setns(host_fd, sc.CLONE_NEWNET, "host net")
+    finally:
+        os.close(host_fd)
+
+
+def reclaim(names: list[str], scratch_fd: int) -> None:
+    """Worker body, after a restore: move the host ends `names` from the scratch network
+    namespace criu ran in (`scratch_fd`) to this one, the host's."""
+    from pyroute2 import IPRoute
+
+    host_fd = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        sc.setns(scratch_fd, sc.CLONE_NEWNET, "criu's scratch net")
+        with IPRoute() as ip:
+            for name in names:
+                ip.link("set", index=_host_idx(ip, name, "restored host end"), net_ns_fd=host_fd)
+        sc.setns(host_fd, sc.CLONE_NEWNET, "host net")
+    finally:
+        os.close(host_fd)
 
 
 def _attach_bridge(ip: Any, bridge: str, host: int, record: dict[str, Any]) -> None:
