@@ -21,6 +21,8 @@ RUNTIME_PKGS=(
     debootstrap      # Debian templates (probed lazily, but cheap to have)
     zstd             # .tar.zst OS templates (hutch.storage.extract)
     python3-seccomp  # libseccomp's Python binding: compiles the seccomp filter
+    openssh-client   # hutch migrate: one ssh connection to the target host
+    rsync            # hutch migrate: config, rootfs and checkpoint images to the target
 )
 # --dev: peers that bench/ measures hutch against, side by side.
 DEV_PKGS=(
@@ -32,7 +34,6 @@ DEV_PKGS=(
     gcc              # the escape-probe tests build a static attack program for inside
     libc6-dev        # ... against glibc's static libc.a
     openssh-server   # the migrate tests' simulated target host runs its own sshd
-    rsync            # hutch migrate copies rootfs and images with it over ssh
 )
 
 VENV=/opt/hutch/venv

@@ -23,9 +23,10 @@ a mask or make a read-only mount writable again. Only a process inside the new p
 may mount its proc, hence the mounter. A privileged container has no user namespace and
 stays in M0.
 
-The intermediate exits when the mounts are made; hutchd is a child subreaper, so the init
-becomes its child. Between "pid known" and "go" hutchd moves the init into its cgroup and
-configures what must be set from outside (network).
+The intermediate reports the init's pid at once and exits when the mounts are made; hutchd
+is a child subreaper, so the init becomes its child. Between "pid known" and "go" hutchd
+moves the init into its cgroup and configures what must be set from outside (network),
+while the mounter works.
 Errors before exec travel back on a close-on-exec pipe: EOF without a message means exec
 succeeded.
 """
@@ -107,16 +108,22 @@ def spawn(spec: InitSpec, before_go: Callable[[int], None] | None = None) -> int
     for fd in (err_w, pid_w, go_r):
         os.close(fd)
     init_pid = 0
+    reaped = False
     try:
-        os.waitpid(child, 0)
-        raw = _read_all(pid_r)
+        raw = _read_all(pid_r)  # EOF: the intermediate wrote the pid, or died
         if not raw:
+            os.waitpid(child, 0)
+            reaped = True
             msg = _read_all(err_r).decode(errors="replace").strip()
             raise OperationFailed(f"cannot start {spec.ctid}: {msg or 'setup process failed'}")
         init_pid = int(raw)
+        # While the mounter makes the init's mounts: a new process's first cgroup migration
+        # waits for an RCU grace period (~10-20 ms here), and the network is set up.
         spec.cgroup.attach(init_pid)
         if before_go is not None:
             before_go(init_pid)
+        os.waitpid(child, 0)  # the intermediate ends when the mounts are made
+        reaped = True
         try:
             os.write(go_w, b"1")
         except BrokenPipeError:
@@ -132,6 +139,8 @@ def spawn(spec: InitSpec, before_go: Callable[[int], None] | None = None) -> int
     except BaseException:
         if init_pid:
             kill_and_reap(init_pid)
+        if not reaped:
+            kill_and_reap(child)
         raise
     finally:
         for fd in (err_r, pid_r, go_w):
@@ -239,6 +248,9 @@ def _intermediate(  # pragma: no cover
         if not raw:
             os._exit(1)  # the maker said why on the error pipe
         init = int(raw)
+        # hutchd moves it into its cgroup and sets up its network meanwhile
+        os.write(pid_w, str(init).encode())
+        os.close(pid_w)
         stage = "join the init's namespaces"
         for name in ("pid", "net", "ipc"):
             fd = os.open(f"/proc/{init}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)
@@ -256,7 +268,6 @@ def _intermediate(  # pragma: no cover
         if os.waitstatus_to_exitcode(status) != 0:
             os._exit(1)  # the mounter said why; the init sees EOF and exits
         os.write(mounted_w, b"1")
-        os.write(pid_w, str(init).encode())
         os._exit(0)
     except BaseException as e:
         _fail(err_w, stage, e)
