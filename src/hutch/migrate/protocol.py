@@ -291,7 +291,7 @@ class _Migration:
             self.prog.step("dumped")
             try:
                 sent = self._copy_data()
-                self.remote.rsync(f"{local}/", f"{self.images}/")
+                self.remote.stream_dir(str(local), self.images)
                 self.prog.say(f"final copy: {human_bytes(sent)} of data and the images")
                 self.prog.step("copied")
                 self._adopt(keep_base=True)

@@ -26,6 +26,7 @@ CONNECT_TIMEOUT = 10  # seconds for ssh to reach the target
 CALL_TIMEOUT = 120.0  # one remote hutch command
 RSYNC_TIMEOUT = 3600.0  # one copy (a large rootfs over a slow link)
 RSYNC_IO_TIMEOUT = 60  # rsync's own: no data for this long ends it
+CIPHERS = "aes128-gcm@openssh.com,chacha20-poly1305@openssh.com,aes256-gcm@openssh.com"
 
 
 class Remote:
@@ -63,6 +64,9 @@ class Remote:
             opts += ["-i", identity, "-o", "IdentitiesOnly=yes"]
         for o in options:
             opts += ["-o", o]
+        # (after the caller's -o: ssh keeps the first value it is given) AES-GCM, which CPUs
+        # do in hardware: the images of a frozen container cross at ~1.3x chacha20's speed
+        opts += ["-o", f"Ciphers={CIPHERS}"]
         self.ssh_opts = opts
         self._master: subprocess.Popen[bytes] | None = None
 
@@ -196,6 +200,59 @@ class Remote:
             why = lines[0] if lines else f"exit {r.returncode}"
             raise OperationFailed(f"rsync of {src} to {self.host} failed: {why}")
         return sent_bytes(r.stdout)
+
+    def stream_dir(self, src: str, dest: str, timeout: float = RSYNC_TIMEOUT) -> int:
+        """Copy the files of directory `src` into `dest` on the target as one tar stream
+        through the master: for new files (checkpoint images) this is about twice as fast as
+        rsync, which has nothing to compare them with. Returns the bytes sent."""
+        size = sum(
+            os.path.getsize(os.path.join(src, n))
+            for n in os.listdir(src)
+            if os.path.isfile(os.path.join(src, n))
+        )
+        remote = shlex.join(["tar", "--numeric-owner", "-C", dest, "-xf", "-"])
+        tar = subprocess.Popen(
+            ["tar", "--numeric-owner", "-C", src, "-cf", "-", "."],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            r = subprocess.run(
+                [
+                    "ssh",
+                    *self.ssh_opts,
+                    self.host,
+                    "--",
+                    f"mkdir -p {shlex.quote(dest)} && {remote}",
+                ],
+                stdin=tar.stdout,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise OperationFailed(f"copy of {src} to {self.host} timed out") from None
+        finally:
+            if tar.stdout is not None:
+                tar.stdout.close()
+            if tar.poll() is None:
+                try:
+                    tar.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    tar.kill()
+                    tar.wait()
+        if tar.returncode != 0 or r.returncode != 0:
+            err = (r.stderr or "").strip().splitlines() or (
+                tar.stderr.read().decode(errors="replace").strip().splitlines()
+                if tar.stderr
+                else []
+            )
+            raise OperationFailed(
+                f"copy of {src} to {self.host} failed: {err[-1] if err else 'tar failed'}"
+            )
+        return size
 
 
 _SENT = re.compile(r"^Total transferred file size: ([\d,.]+)", re.MULTILINE)
