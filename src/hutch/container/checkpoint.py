@@ -179,14 +179,13 @@ def read_meta(images: Path) -> dict:
 def restore(host: Host, cfg: ContainerConfig, images: Path):  # type: ignore[no-untyped-def]
     """Restore the container from `images`; returns a runtime.Started, as a start does.
     All or nothing: a failed restore leaves no process, cgroup or state behind."""
-    from hutch.container.live import limits_of
-    from hutch.container.runtime import Started
+    from hutch.container.runtime import Started, make_cgroup, make_console, roll_back
     from hutch.container.state import proc_starttime
     from hutch.linux.worker import run_in_worker
     from hutch.network import nat
     from hutch.network import setup as netsetup
     from hutch.network.plan import addresses, has_network, network_plan
-    from hutch.security import confine, devices
+    from hutch.security import confine
     from hutch.security.idmap import mode as idmap_mode
 
     ctid = cfg.ctid
@@ -205,23 +204,10 @@ def restore(host: Host, cfg: ContainerConfig, images: Path):  # type: ignore[no-
     host.ensure_dirs()
     undo: list = []
     try:
-        cg = host.cgroups.create(ctid)
-        undo.append(lambda: cg.remove())
-        if cg.pids():
-            raise StateConflict(f"container {ctid} still has processes in its cgroup")
-        warnings = host.cgroups.apply(cg, limits_of(cfg))
-        host.cgroups.restrict_devices(cg, devices.allowlist(cfg.security_devices))
-        if idmap is not None:
-            cg.delegate(idmap.to_host(0), idmap.to_host(0))
+        cg, warnings = make_cgroup(host, cfg, undo)
         master = slave = None
         if meta.get("tty"):
-            master, slave = os.openpty()
-            os.set_inheritable(master, False)
-            undo.append(lambda: os.close(master))
-            if idmap is not None:
-                from hutch.container.mounts import TTY_GID
-
-                os.fchown(slave, idmap.to_host(0), idmap.to_host(TTY_GID))
+            master, slave = make_console(cfg, undo)
         try:
             pid, _ = _run_restore(host, cfg, images, meta, plan, slave)
         finally:
@@ -260,11 +246,7 @@ def restore(host: Host, cfg: ContainerConfig, images: Path):  # type: ignore[no-
         state.save(host.paths)
         return Started(state, master, warnings)
     except BaseException:
-        for fn in reversed(undo):
-            try:
-                fn()
-            except OSError:
-                pass
+        roll_back(undo)
         raise
 
 

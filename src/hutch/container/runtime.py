@@ -65,20 +65,8 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
         write_hostname_files(str(rootfs), cfg.hostname)
     undo: list = []
     try:
-        cg = host.cgroups.create(ctid)
-        undo.append(lambda: cg.remove())
-        if cg.pids():
-            raise StateConflict(
-                f"container {ctid} still has processes in its cgroup {cg.primary}",
-                hint="stop it with 'hutch stop --kill'",
-            )
-        warnings = host.cgroups.apply(cg, limits_of(cfg))
-        # (an image root's loop device is set up outside the cgroup, before the init exists)
-        host.cgroups.restrict_devices(cg, devices.allowlist(cfg.security_devices))
+        cg, warnings = make_cgroup(host, cfg, undo)
         idmap = cfg.idmap
-        if idmap is not None:
-            # its root may manage the groups below its cgroup namespace root (systemd)
-            cg.delegate(idmap.to_host(0), idmap.to_host(0))
         plan = network_plan(cfg, str(host.paths.root))
         nat_rules = nat.rules_for(cfg)  # a bad forward refuses the start before it begins
         root_files: Callable[[str], None] | None = None
@@ -107,11 +95,7 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
         security = confine.record(cfg)
         master = slave = None
         if with_console:
-            master, slave = os.openpty()
-            os.set_inheritable(master, False)
-            undo.append(lambda: os.close(master))
-            if idmap is not None:  # the init opens it as the container's root, tty group
-                os.fchown(slave, idmap.to_host(0), idmap.to_host(TTY_GID))
+            master, slave = make_console(cfg, undo)
         spec = InitSpec(
             ctid=ctid,
             rootfs=str(rootfs),
@@ -181,12 +165,50 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
         state.save(host.paths)
         return Started(state, master, warnings)
     except BaseException:
-        for fn in reversed(undo):
-            try:
-                fn()
-            except OSError:
-                pass
+        roll_back(undo)
         raise
+
+
+def make_cgroup(host: Host, cfg: ContainerConfig, undo: list) -> tuple[Cgroup, list[str]]:
+    """The container's cgroups, empty, with its limits, its device policy and (unprivileged)
+    its inner group delegated to its root; their removal goes on `undo`. Returns them and
+    the warnings of limits the kernel could not apply."""
+    cg = host.cgroups.create(cfg.ctid)
+    undo.append(lambda: cg.remove())
+    if cg.pids():
+        raise StateConflict(
+            f"container {cfg.ctid} still has processes in its cgroup {cg.primary}",
+            hint="stop it with 'hutch stop --kill'",
+        )
+    warnings = host.cgroups.apply(cg, limits_of(cfg))
+    # (an image root's loop device is set up outside the cgroup, before the init exists)
+    host.cgroups.restrict_devices(cg, devices.allowlist(cfg.security_devices))
+    idmap = cfg.idmap
+    if idmap is not None:
+        # its root may manage the groups below its cgroup namespace root (systemd)
+        cg.delegate(idmap.to_host(0), idmap.to_host(0))
+    return cg, warnings
+
+
+def make_console(cfg: ContainerConfig, undo: list) -> tuple[int, int]:
+    """A pty for /dev/console: (master, kept by hutchd; slave, for the container). The
+    slave belongs to the container's root and tty group: its init opens it as them."""
+    master, slave = os.openpty()
+    os.set_inheritable(master, False)
+    undo.append(lambda: os.close(master))
+    idmap = cfg.idmap
+    if idmap is not None:
+        os.fchown(slave, idmap.to_host(0), idmap.to_host(TTY_GID))
+    return master, slave
+
+
+def roll_back(undo: list) -> None:
+    """Undo the steps of a failed start, last first (the failure is what gets reported)."""
+    for fn in reversed(undo):
+        try:
+            fn()
+        except OSError:
+            pass
 
 
 def _outside_plan(cfg: ContainerConfig) -> tuple:
