@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +36,7 @@ from hutch.errors import (
     StateConflict,
 )
 from hutch.migrate.progress import Progress, human_bytes
-from hutch.migrate.transport import Remote
+from hutch.migrate.transport import Remote, run_bounded
 from hutch.storage import backends
 
 PRECOPY_PASSES = 5  # live rootfs copies before the freeze, at most
@@ -337,17 +336,7 @@ class _Migration:
 
     def _local_hutch(self, *args: str) -> None:
         argv = [sys.executable, "-m", "hutch", "--root", str(self.host.paths.root), *args]
-        try:
-            r = subprocess.run(
-                argv,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=CHECKPOINT_TIMEOUT,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise OperationFailed(f"hutch {args[0]} {self.ctid} timed out here") from None
+        r = run_bounded(argv, CHECKPOINT_TIMEOUT, f"hutch {args[0]} {self.ctid} timed out here")
         if r.returncode != 0:
             lines = [x for x in r.stderr.splitlines() if x.startswith("hutch: ")]
             why = lines[-1][len("hutch: ") :] if lines else f"exit {r.returncode}"

@@ -135,19 +135,11 @@ class Remote:
         self, argv: Sequence[str], timeout: float = CALL_TIMEOUT
     ) -> subprocess.CompletedProcess[str]:
         """Run a command on the target (quoted for its shell); never raises for its status."""
-        try:
-            return subprocess.run(
-                ["ssh", *self.ssh_opts, self.host, "--", shlex.join(argv)],
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise OperationFailed(
-                f"{self.host}: '{shlex.join(argv)}' did not finish in {timeout:.0f}s"
-            ) from None
+        return run_bounded(
+            ["ssh", *self.ssh_opts, self.host, "--", shlex.join(argv)],
+            timeout,
+            f"{self.host}: '{shlex.join(argv)}' did not finish in {timeout:.0f}s",
+        )
 
     def hutch(self, *args: str, timeout: float = CALL_TIMEOUT) -> str:
         """`hutch ARGS` on the target; its stdout, or its one-line error raised here."""
@@ -184,17 +176,7 @@ class Remote:
             "-e", shlex.join(["ssh", *self.ssh_opts]),
             *extra, src, f"{self.host}:{dest}",
         ]  # fmt: skip
-        try:
-            r = subprocess.run(
-                argv,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise OperationFailed(f"rsync of {src} to {self.host} timed out") from None
+        r = run_bounded(argv, timeout, f"rsync of {src} to {self.host} timed out")
         if r.returncode != 0:
             lines = [x for x in r.stderr.strip().splitlines() if x.strip()]
             why = lines[0] if lines else f"exit {r.returncode}"
@@ -218,7 +200,7 @@ class Remote:
             stderr=subprocess.PIPE,
         )
         try:
-            r = subprocess.run(
+            r = run_bounded(
                 [
                     "ssh",
                     *self.ssh_opts,
@@ -226,14 +208,10 @@ class Remote:
                     "--",
                     f"mkdir -p {shlex.quote(dest)} && {remote}",
                 ],
+                timeout,
+                f"copy of {src} to {self.host} timed out",
                 stdin=tar.stdout,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
             )
-        except subprocess.TimeoutExpired:
-            raise OperationFailed(f"copy of {src} to {self.host} timed out") from None
         finally:
             if tar.stdout is not None:
                 tar.stdout.close()
@@ -253,6 +231,24 @@ class Remote:
                 f"copy of {src} to {self.host} failed: {err[-1] if err else 'tar failed'}"
             )
         return size
+
+
+def run_bounded(
+    argv: Sequence[str], timeout: float, timed_out: str, stdin: Any = subprocess.DEVNULL
+) -> subprocess.CompletedProcess[str]:
+    """Run a program to its end, its output captured; `timed_out` is the one-line error when
+    it takes longer than `timeout` seconds. Its exit status is the caller's to judge."""
+    try:
+        return subprocess.run(
+            argv,
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise OperationFailed(timed_out) from None
 
 
 _SENT = re.compile(r"^Total transferred file size: ([\d,.]+)", re.MULTILINE)

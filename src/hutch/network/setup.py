@@ -80,16 +80,21 @@ def start(plan: dict[str, Any], pid: int) -> dict[str, Any]:
     return _translated(f"network of container {plan['ctid']}", _start, plan, pid)
 
 
-def _start(plan: dict[str, Any], pid: int) -> dict[str, Any]:
-    from pyroute2 import IPRoute
-
-    record: dict[str, Any] = {
+def _new_record(plan: dict[str, Any]) -> dict[str, Any]:
+    """What teardown and live changes need: filled by a start or a restore's adopt."""
+    return {
         "host_ifs": [],
         "proxies": [],
         "bridges": [],
         "netdevs": [],
         "specs": {n["ifname"]: n for n in plan["netifs"]},  # what runs, for live changes
     }
+
+
+def _start(plan: dict[str, Any], pid: int) -> dict[str, Any]:
+    from pyroute2 import IPRoute
+
+    record = _new_record(plan)
     host_fd = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
         with IPRoute() as ip:
@@ -212,13 +217,7 @@ def adopt(plan: dict[str, Any], pid: int) -> dict[str, Any]:
 def _adopt(plan: dict[str, Any], pid: int) -> dict[str, Any]:
     from pyroute2 import IPRoute
 
-    record: dict[str, Any] = {
-        "host_ifs": [],
-        "proxies": [],
-        "bridges": [],
-        "netdevs": [],
-        "specs": {n["ifname"]: n for n in plan["netifs"]},
-    }
+    record = _new_record(plan)
     with IPRoute() as ip:
         try:
             for n in plan["netifs"]:
