@@ -27,6 +27,7 @@ from hutch.container.mounts import (
     container_plan,
     lxcfs_proc_files,
     outside_plan,
+    shm_size_for,
 )
 from hutch.container.nsflags import NAMESPACE_FLAGS
 from hutch.container.spawn import InitSpec, kill_and_reap, spawn
@@ -58,6 +59,11 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
     if not rootfs.is_dir():
         raise NotFound(f"container {ctid} has no root filesystem at {rootfs}")
     host.ensure_dirs()
+    ctdir = host.paths.ct_dir(ctid)
+    if ctdir.stat().st_mode & 0o077:
+        # made 0700 at create; a directory a migration or an import brought is made so here:
+        # no host user may traverse into the rootfs (its setuid binaries, its devices)
+        os.chmod(ctdir, 0o700)
     from hutch.container.hostname import write_hostname_files
     from hutch.storage import backends
 
@@ -116,6 +122,7 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
                     lxcfs_proc_files(),
                     own_net=cfg.network_mode == "private",
                     owner=0 if idmap is None else idmap.to_host(0),
+                    shm_size=shm_size_for(limits_of(cfg).memory_max),
                 )
             ),
             outside_plan=_outside_plan(cfg),
