@@ -279,11 +279,12 @@ SHM_DEFAULT_SIZE = 64 << 20
 
 
 def shm_size_for(memory_max: int | None) -> int:
-    """The size of a container's /dev/shm: its memory limit when it has one (what it writes
-    there is charged to its memory cgroup anyway; the size makes `df` tell the truth and
-    fails the write with ENOSPC before the cgroup's OOM killer is called), else
-    SHM_DEFAULT_SIZE."""
-    return memory_max if memory_max else SHM_DEFAULT_SIZE
+    """The size of a container's /dev/shm: half its memory limit when it has one (the
+    kernel's own default is half the RAM: here the container's RAM), else SHM_DEFAULT_SIZE.
+    What it writes there is charged to its memory cgroup anyway; the bound makes a full
+    /dev/shm an ENOSPC for the writer rather than an OOM kill of whatever the container runs
+    (tmpfs pages belong to no process the OOM killer could pick to free them)."""
+    return memory_max // 2 if memory_max else SHM_DEFAULT_SIZE
 
 
 def container_plan(
