@@ -173,3 +173,26 @@ def test_stopped_set_save_with_fifo_changes_nothing(hutch_root, ct, marker):
         assert (h.rootfs(ct) / "etc/hostname").read_text() == hostname
     finally:
         _put_back(h, ct, "etc/hosts")
+
+
+@pytest.mark.parametrize("backend", ["overlay", "image"])
+def test_start_of_a_mounted_root_skips_junk(hutch, mode, backend):
+    """Overlay and image roots exist only in the init's mount namespace: the files are
+    written there by the intermediate process, which logs what it skipped."""
+    ctid = hutch.new_id()
+    hutch.ok("create", ctid, *MODES[mode], "--backend", backend, "--hostname", "m.example")
+    hutch.ok("set", ctid, "--nameserver", "198.18.0.53", "--save")
+    hutch.start(ctid)
+    for path in FILES:
+        _sh(hutch, ctid, _plant_commands("fifo", path, "/nowhere"))
+    log = hutch.paths.daemon_log
+    seen = len(log.read_text()) if log.exists() else 0
+    hutch.ok("restart", ctid, timeout=TIMEOUT)
+    assert hutch.ok("exec", ctid, "hostname").stdout == "m.example\n"
+    text = log.read_text()[seen:]
+    for path in FILES:
+        assert f"/{path} in the container is a FIFO, not a regular file" in text, text
+    line = _one_line_failure(
+        hutch.run("set", ctid, "--hostname", "n.example", timeout=TIMEOUT), "set"
+    )
+    assert "/etc/hosts in the container is a FIFO" in line
