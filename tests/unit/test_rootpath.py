@@ -233,3 +233,21 @@ def test_hostname_strict_changes_nothing_lenient_skips_one_file(tmp_path):
     warnings = write_hostname_files(str(tmp_path), "new", strict=False)
     assert warnings == ["/etc/hosts in the container is a FIFO, not a regular file: left as it is"]
     assert (tmp_path / "etc/hostname").read_text() == "new\n"
+
+
+def test_a_mount_target_is_never_opened_for_io(tmp_path):
+    from hutch.linux.rootpath import create_file_in_root
+
+    (tmp_path / "dev").mkdir()
+    os.mkfifo(tmp_path / "dev/console")  # an O_WRONLY open would wait for a reader
+    (tmp_path / "dev/link").symlink_to("/etc/shadow")
+    fd = _rootfd(tmp_path)
+    try:
+        target = create_file_in_root(fd, "dev/console")
+        os.close(target)
+        with pytest.raises(OSError, match="refusing symlink as mount target"):
+            create_file_in_root(fd, "dev/link")
+        os.close(create_file_in_root(fd, "dev/new"))
+    finally:
+        os.close(fd)
+    assert (tmp_path / "dev/new").is_file()

@@ -65,22 +65,29 @@ def mkdirs_in_root(rootfd: int, path: str, mode: int = 0o755) -> int:
 
 
 def create_file_in_root(rootfd: int, path: str, mode: int = 0o644) -> int:
-    """Make sure a regular file exists (a bind-mount target); returns an O_PATH fd of it."""
+    """Make sure a file exists (a bind-mount target); returns an O_PATH fd of it.
+
+    Whatever already stands there (a file, a device node, a FIFO) is only looked at through
+    O_PATH, never opened for I/O: no FIFO blocks, no driver's open runs. A symlink is refused.
+    """
     parent, name = _split(path)
     pfd = mkdirs_in_root(rootfd, parent) if parent else os.dup(rootfd)
     try:
         try:
             fd = os.open(
-                name, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=pfd
+                name,
+                os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                mode,
+                dir_fd=pfd,
             )
             os.close(fd)
-        except OSError as e:
-            # an existing device node or fifo is fine as a mount target; a symlink is not
-            if e.errno == errno.ELOOP:
-                raise OSError(e.errno, f"refusing symlink as mount target: {path}") from None
-            if e.errno not in (errno.EEXIST, errno.ENXIO, errno.EISDIR, errno.EACCES):
-                raise
-        return openat2(pfd, name, O_PATH | os.O_NOFOLLOW, 0, _IN_ROOT)
+        except FileExistsError:
+            pass  # something is there already: judged below, not opened
+        fd = openat2(pfd, name, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, 0, _IN_ROOT)
+        if stat.S_ISLNK(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise OSError(errno.ELOOP, f"refusing symlink as mount target: {path}")
+        return fd
     finally:
         os.close(pfd)
 
