@@ -32,6 +32,8 @@ def _plant_commands(junk: str, path: str, marker: str) -> str:
         "host_link": f"rm -f {p} && ln -s {marker} {p}",
         "dev_zero": f"rm -f {p} && ln -s /dev/zero {p}",
         "huge": f"rm -f {p} && truncate -s 20G {p}",
+        # the container's init's root, seen from /proc: a magic link, never followed
+        "magic_link": f"rm -f {p} && ln -s /proc/1/root/etc/passwd {p}",
     }[junk]
 
 
@@ -45,6 +47,8 @@ def _refused(junk: str, path: str) -> str | None:
             return "is a character device, not a regular file"
         if junk == "huge":
             return "is 21474836480 bytes, over the"
+        if junk == "magic_link":
+            return "is reached through a link hutch does not follow"
     return None
 
 
@@ -89,7 +93,7 @@ def _put_back(hutch, ctid: str, path: str) -> None:
     _sh(hutch, ctid, f"rm -rf /{path} && echo restored > /{path}")
 
 
-@pytest.mark.parametrize("junk", ["fifo", "host_link", "dev_zero", "huge"])
+@pytest.mark.parametrize("junk", ["fifo", "host_link", "dev_zero", "huge", "magic_link"])
 @pytest.mark.parametrize("path", FILES)
 def test_set_with_junk_returns_and_changes_nothing(hutch_root, ct, marker, path, junk):
     h = hutch_root

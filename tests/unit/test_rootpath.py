@@ -251,3 +251,19 @@ def test_a_mount_target_is_never_opened_for_io(tmp_path):
     finally:
         os.close(fd)
     assert (tmp_path / "dev/new").is_file()
+
+
+def test_magic_links_and_non_directories_are_refused_in_one_line(tmp_path):
+    (tmp_path / "file").write_text("")
+    host = _rootfd("/")  # a root with a /proc: its fd links are magic links, never followed
+    try:
+        assert "a link hutch does not follow" in _refused(read_file_in_root, host, "proc/self/exe")
+    finally:
+        os.close(host)
+    fd = _rootfd(tmp_path)
+    try:
+        msg = _refused(write_file_in_root, fd, "file/x", b"")
+        assert msg == "/file in the container has something other than a directory on its path"
+        assert "other than a directory" in _refused(read_file_in_root, fd, "file/x")
+    finally:
+        os.close(fd)

@@ -132,6 +132,17 @@ class RootFileRefused(OSError):
         return f"{self.inner_path} in the container {self.why}"
 
 
+def _unresolvable(e: OSError, path: str) -> OSError:
+    """A lookup inside the root that failed because of what the container put on the way,
+    as RootFileRefused (one line for the operator); any other error as it was."""
+    why = {
+        errno.ELOOP: "is reached through a link hutch does not follow (magic link or loop)",
+        errno.ENOTDIR: "has something other than a directory on its path",
+        errno.ENAMETOOLONG: "has too long a path once its links are followed",
+    }.get(e.errno or 0)
+    return RootFileRefused(path, why) if why else e
+
+
 def _kind(mode: int) -> str:
     return _KINDS.get(stat.S_IFMT(mode), "not a file")
 
@@ -168,6 +179,8 @@ def read_file_in_root(rootfd: int, path: str, max_size: int = MAX_FILE_SIZE) -> 
         pathfd = open_in_root(rootfd, path, O_PATH | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
+    except OSError as e:
+        raise _unresolvable(e, path) from None
     try:
         st = os.fstat(pathfd)
         if not stat.S_ISREG(st.st_mode):
@@ -206,6 +219,8 @@ def check_replaceable(rootfd: int, path: str) -> None:
         pfd = open_in_root(rootfd, parent or ".", O_PATH | os.O_DIRECTORY)
     except FileNotFoundError:
         return  # write_file_in_root makes the directories
+    except OSError as e:
+        raise _unresolvable(e, parent) from None
     try:
         _check_target(pfd, name, path)
     finally:
@@ -237,8 +252,8 @@ def write_file_in_root(rootfd: int, path: str, data: bytes, mode: int | None = N
     parent, name = _split(path)
     try:
         pfd = mkdirs_in_root(rootfd, parent) if parent else os.dup(rootfd)
-    except NotADirectoryError:
-        raise RootFileRefused(parent, "is not a directory") from None
+    except OSError as e:
+        raise _unresolvable(e, parent) from None
     tmp = f".{name}.hutch-{secrets.token_hex(6)}"
     made = False
     try:
@@ -284,8 +299,8 @@ def replace_symlink_in_root(rootfd: int, target: str, path: str) -> None:
     parent, name = _split(path)
     try:
         pfd = mkdirs_in_root(rootfd, parent) if parent else os.dup(rootfd)
-    except NotADirectoryError:
-        raise RootFileRefused(parent, "is not a directory") from None
+    except OSError as e:
+        raise _unresolvable(e, parent) from None
     tmp = f".{name}.hutch-{secrets.token_hex(6)}"
     try:
         os.symlink(target, tmp, dir_fd=pfd)
