@@ -35,6 +35,10 @@ def refused_files(ctid: str, what: str) -> Iterator[None]:
         yield
     except RootFileRefused as e:
         raise OperationFailed(f"cannot set {what} of {ctid}: {e}") from None
+    except OSError as e:  # a read-only /etc, a full disk: the kernel's word for it
+        raise OperationFailed(
+            f"cannot set {what} of {ctid}: writing its files failed: {e.strerror or e}"
+        ) from None
 
 
 def _limits(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfig) -> list[str]:
