@@ -106,7 +106,11 @@ def dump(
     args += ["--external", "mnt[/dev]:dev"]
     tty = None
     if st.console:
-        s = os.stat(f"/proc/{st.pid}/root/dev/console")
+        from hutch.linux.rootpath import opened_root, stat_in_root
+
+        # resolved inside the container's root: its /dev/console may be any link it likes
+        with opened_root(f"/proc/{st.pid}/root") as rootfd:
+            s = stat_in_root(rootfd, "dev/console")
         tty = f"{s.st_rdev:x}:{s.st_dev:x}"
         args += ["--external", "mnt[/dev/console]:console", "--external", f"tty[{tty}]"]
     if keep_running:

@@ -2,23 +2,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from hutch.config import KEY_BY_NAME, ContainerConfig, save_changes
 from hutch.container.host import Host
 from hutch.container.lock import container_lock
 from hutch.container.state import RunState, running_state
-from hutch.errors import InvalidConfig, StateConflict
+from hutch.errors import InvalidConfig, OperationFailed, StateConflict
 
 
 def _hostname(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfig) -> None:
     from hutch.container.hostname import set_live_hostname, write_hostname_files
 
+    # the files first: a refused one (the container's FIFO at /etc/hosts) stops the change
+    # before the kernel's name moves
+    with refused_files(cfg.ctid, "hostname"):
+        write_hostname_files(f"/proc/{st.pid}/root", cfg.effective_hostname)
     set_live_hostname(st.pid, cfg.effective_hostname)
-    write_hostname_files(f"/proc/{st.pid}/root", cfg.effective_hostname)
     st.hostname = cfg.effective_hostname
     st.save(host.paths)
+
+
+@contextmanager
+def refused_files(ctid: str, what: str) -> Iterator[None]:
+    """A file of the rootfs hutch will not touch (hutch.linux.rootpath) as a one-line error:
+    `cannot set hostname of 9: /etc/hosts in the container is a FIFO, not a regular file`."""
+    from hutch.linux.rootpath import RootFileRefused
+
+    try:
+        yield
+    except RootFileRefused as e:
+        raise OperationFailed(f"cannot set {what} of {ctid}: {e}") from None
+    except OSError as e:  # a read-only /etc, a full disk: the kernel's word for it
+        raise OperationFailed(
+            f"cannot set {what} of {ctid}: writing its files failed: {e.strerror or e}"
+        ) from None
 
 
 def _limits(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfig) -> list[str]:
@@ -47,7 +67,8 @@ def _network(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfi
     from hutch.network.plan import addresses, network_plan
     from hutch.network.resolv import write_resolv_conf
 
-    write_resolv_conf(f"/proc/{st.pid}/root", cfg)
+    with refused_files(cfg.ctid, "nameserver"):
+        write_resolv_conf(f"/proc/{st.pid}/root", cfg)
     root = str(host.paths.root)
     before, after = network_plan(old, root), network_plan(cfg, root)
     nat_changed = nat.rules_for(old) != nat.rules_for(cfg)
@@ -149,7 +170,8 @@ def apply_settings(
                 # (overlay and image roots get theirs from the init at every start)
                 from hutch.container.hostname import write_hostname_files
 
-                write_hostname_files(str(host.paths.ct_rootfs(ctid)), new.effective_hostname)
+                with refused_files(ctid, "hostname"):
+                    write_hostname_files(str(host.paths.ct_rootfs(ctid)), new.effective_hostname)
             if "storage.diskspace" in changes and save:
                 from hutch.storage.backends import grow_image
 

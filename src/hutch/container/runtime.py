@@ -7,6 +7,7 @@ failed start leaves nothing behind.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
@@ -26,6 +27,7 @@ from hutch.container.mounts import (
     container_plan,
     lxcfs_proc_files,
     outside_plan,
+    shm_size_for,
 )
 from hutch.container.nsflags import NAMESPACE_FLAGS
 from hutch.container.spawn import InitSpec, kill_and_reap, spawn
@@ -39,6 +41,8 @@ from hutch.network.plan import addresses, has_network, network_plan
 from hutch.network.resolv import write_resolv_conf
 from hutch.security import confine, devices
 from hutch.security.idmap import mode as idmap_mode
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -55,29 +59,41 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
     if not rootfs.is_dir():
         raise NotFound(f"container {ctid} has no root filesystem at {rootfs}")
     host.ensure_dirs()
+    ctdir = host.paths.ct_dir(ctid)
+    if ctdir.stat().st_mode & 0o077:
+        # made 0700 at create; a directory a migration or an import brought is made so here:
+        # no host user may traverse into the rootfs (its setuid binaries, its devices)
+        os.chmod(ctdir, 0o700)
     from hutch.container.hostname import write_hostname_files
     from hutch.storage import backends
 
     root_mount = backends.root_mount(host.paths, cfg)
     backends.grow_image(host.paths, cfg, None)  # a --diskspace saved while stopped
     if root_mount is None and cfg.hostname is not None:
-        # a configured host name wins over a live, unsaved `set` (the init reads these files)
-        write_hostname_files(str(rootfs), cfg.hostname)
+        # a configured host name wins over a live, unsaved `set` (the init reads these files);
+        # not strict: junk the container left in its own /etc is skipped with a warning
+        root_warnings = write_hostname_files(str(rootfs), cfg.hostname, strict=False)
+    else:
+        root_warnings = []
     undo: list = []
     try:
         cg, warnings = make_cgroup(host, cfg, undo)
+        warnings = root_warnings + warnings
         idmap = cfg.idmap
         plan = network_plan(cfg, str(host.paths.root))
         nat_rules = nat.rules_for(cfg)  # a bad forward refuses the start before it begins
         root_files: Callable[[str], None] | None = None
         if root_mount is None:
-            write_resolv_conf(str(rootfs), cfg)
+            warnings += write_resolv_conf(str(rootfs), cfg, strict=False)
         else:
-            # the root exists only in the init's mount namespace: it writes them there
+            # the root exists only in the init's mount namespace: it writes them there (and,
+            # having no way back to the caller but its error pipe, logs what it skipped)
 
             def _root_files(root: str) -> None:
-                write_hostname_files(root, cfg.effective_hostname)
-                write_resolv_conf(root, cfg)
+                for w in write_hostname_files(
+                    root, cfg.effective_hostname, strict=False
+                ) + write_resolv_conf(root, cfg, strict=False):
+                    log.warning("%s: %s", ctid, w)
 
             root_files = _root_files
 
@@ -106,6 +122,7 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
                     lxcfs_proc_files(),
                     own_net=cfg.network_mode == "private",
                     owner=0 if idmap is None else idmap.to_host(0),
+                    shm_size=shm_size_for(limits_of(cfg).memory_max),
                 )
             ),
             outside_plan=_outside_plan(cfg),
