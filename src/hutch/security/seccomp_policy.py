@@ -268,15 +268,16 @@ POLICY: tuple[Rule, ...] = (
          "Docker: needs CAP_SYS_BOOT; LXC, Incus: allowed"),
     Rule("seccomp", ALLOW,
          "a filter added on top can only refuse more (systemd's SystemCallFilter=)",
-         "Docker, LXC: allowed; Incus: allowed, without user notification"),
+         "Docker, LXC: allowed; Incus: allowed (no user notification when it intercepts)"),
     # -- terminals ------------------------------------------------------------------------
     Rule("ioctl", EPERM,
          "TIOCSTI types into a terminal's input: a process holding a terminal it shares "
          "with someone else (an operator's) makes them run commands",
          "Docker, LXC, Incus: allowed", Masked(1, LOW32, TIOCSTI)),
     Rule("ioctl", EPERM,
-         "TIOCLINUX pastes a virtual console's selection into its input, as TIOCSTI, and "
-         "reads the screen; every other ioctl stays allowed",
+         "TIOCLINUX pastes a virtual console's selection into its input (as TIOCSTI "
+         "types) and sets selection and blanking; a container owns no virtual console. "
+         "Every other ioctl stays allowed",
          "Docker, LXC, Incus: allowed", Masked(1, LOW32, TIOCLINUX)),
 )
 # fmt: on
