@@ -295,6 +295,23 @@ ARGS = {
     "open_by_handle": lambda h: [h.marker],
     "fds": lambda h: [],
     "userns": lambda h: [_read("/proc/sys/kernel/ctrl-alt-del").strip()],
+    # -- seccomp: the default policy table (issue 12 item 6) --
+    "io_uring_setup": lambda h: [],
+    "fsopen": lambda h: [],
+    "fsmount": lambda h: [],
+    "fspick": lambda h: [],
+    "open_tree": lambda h: [],
+    "move_mount": lambda h: [],
+    "mount_setattr": lambda h: [],
+    "nested_unshare": lambda h: [],
+    "nested_clone": lambda h: [],
+    "nested_clone3": lambda h: [],
+    "vsock": lambda h: [],
+    "vsock_i386": lambda h: [],
+    "personality": lambda h: [],
+    "tiocsti": lambda h: [],
+    "tioclinux": lambda h: [],
+    # -- seccomp: end --
 }
 # the probe's name for an attack aimed differently here
 PROBE_NAME = {"host_proc_victim": "host_proc"}

@@ -34,6 +34,7 @@
 #include <sys/klog.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/personality.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1349,6 +1350,280 @@ static int a_userns(int argc, char **argv)
     return refused("in a user namespace of its own:%s", log);
 }
 
+/* -- seccomp: the calls of the default policy table (issue 12 item 6) -- */
+
+#define SC_FSCONFIG_SET_STRING 1
+#define SC_FSCONFIG_CMD_CREATE 6
+#define SC_OPEN_TREE_CLONE 1
+#define SC_MOVE_MOUNT_F_EMPTY_PATH 0x4
+#define SC_MOUNT_ATTR_RDONLY 0x1
+#define SC_AF_VSOCK 40
+#define SC_I386_SOCKETCALL 102
+#define SC_SYS_SOCKET 1
+#define SC_READ_IMPLIES_EXEC 0x0400000
+#define SC_ADDR_NO_RANDOMIZE 0x0040000
+#define SC_TIOCL_GETSHIFTSTATE 6
+
+/* A call made with harmless arguments: only the filter's answer (or the permission check's)
+ * refuses; the kernel rejecting the arguments (EBADF, EINVAL) means the call got in. */
+static int a_io_uring_setup(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    char params[120] = {0}; /* struct io_uring_params, zeroed */
+    long r = syscall(SYS_io_uring_setup, 1, params);
+    int e = errno;
+    if (r >= 0)
+        close((int)r);
+    return expect_refusal("io_uring_setup(1 entry)", r, e, PERM_NOSYS);
+}
+
+static int a_fsopen(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    long fd = syscall(SYS_fsopen, "tmpfs", 0);
+    int e = errno;
+    if (fd >= 0) {
+        /* the path of CVE-2022-0185: strings parsed into the new superblock's context */
+        long r = syscall(SYS_fsconfig, fd, SC_FSCONFIG_SET_STRING, "size", "1M", 0);
+        close((int)fd);
+        return escaped("fsopen(tmpfs) gave fd %ld; fsconfig(size=1M) returned %ld", fd, r);
+    }
+    if (!is_refusal(e, PERM_NOSYS))
+        return escaped("fsopen(tmpfs) got past its permission check (%s)", en(e));
+    /* fsconfig on its own: on a bad fd the kernel says EBADF, the filter ENOSYS */
+    long r = syscall(SYS_fsconfig, -1, SC_FSCONFIG_CMD_CREATE, NULL, NULL, 0);
+    int e2 = errno;
+    char first[64];
+    snprintf(first, sizeof first, "%s", en(e)); /* en() reuses its buffer */
+    if (r >= 0 || !is_refusal(e2, PERM_NOSYS))
+        return escaped("fsopen refused (%s) but fsconfig reaches the kernel (%s)", first,
+                       r >= 0 ? "success" : en(e2));
+    return refused("fsopen(tmpfs): %s, fsconfig: %s", first, en(e2));
+}
+
+static int a_fsmount(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    long r = syscall(SYS_fsmount, -1, 0, 0);
+    return expect_refusal("fsmount(fd -1)", r, errno, PERM_NOSYS);
+}
+
+static int a_fspick(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    long r = syscall(SYS_fspick, AT_FDCWD, "/proc", 0);
+    int e = errno;
+    if (r >= 0)
+        close((int)r);
+    return expect_refusal("fspick(/proc)", r, e, PERM_NOSYS);
+}
+
+static int a_open_tree(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    /* a non-recursive copy of /proc would be /proc without the masks on top */
+    long r = syscall(SYS_open_tree, AT_FDCWD, "/proc", SC_OPEN_TREE_CLONE | O_CLOEXEC);
+    int e = errno;
+    if (r >= 0)
+        close((int)r);
+    return expect_refusal("open_tree(/proc, OPEN_TREE_CLONE)", r, e, PERM_NOSYS);
+}
+
+static int a_move_mount(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    long r = syscall(SYS_move_mount, -1, "", AT_FDCWD, "/tmp", SC_MOVE_MOUNT_F_EMPTY_PATH);
+    return expect_refusal("move_mount(fd -1, /tmp)", r, errno, PERM_NOSYS);
+}
+
+static int a_mount_setattr(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    unsigned long long attr[4] = {SC_MOUNT_ATTR_RDONLY, 0, 0, 0}; /* struct mount_attr */
+    long r = syscall(SYS_mount_setattr, -1, "", 0x1000 /* AT_EMPTY_PATH */, attr, sizeof attr);
+    return expect_refusal("mount_setattr(fd -1)", r, errno, PERM_NOSYS);
+}
+
+static int a_nested_unshare(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    fflush(stdout);
+    pid_t pid = fork(); /* the child takes the namespace, if it gets one */
+    if (pid < 0)
+        return broken("fork: %s", en(errno));
+    if (pid == 0)
+        _exit(unshare(CLONE_NEWUSER) == 0 ? 0 : errno);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED(status))
+        return broken("the child died of signal %d", WTERMSIG(status));
+    int e = WEXITSTATUS(status);
+    return expect_refusal("unshare(CLONE_NEWUSER)", e ? -1 : 0, e, PERM);
+}
+
+static int a_nested_clone(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    fflush(stdout);
+    /* raw clone (x86_64: flags, stack, parent_tid, child_tid, tls), fork-like: stack 0 */
+    long r = syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0UL, NULL, NULL, 0UL);
+    if (r == 0)
+        _exit(0);
+    int e = errno;
+    if (r > 0)
+        waitpid((pid_t)r, NULL, 0);
+    return expect_refusal("clone(CLONE_NEWUSER)", r, e, PERM);
+}
+
+static int a_nested_clone3(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    fflush(stdout);
+    /* struct clone_args: flags, pidfd, child_tid, parent_tid, exit_signal, stack, ... */
+    unsigned long long args[11] = {0};
+    args[0] = CLONE_NEWUSER;
+    args[4] = SIGCHLD;
+    long r = syscall(SYS_clone3, args, 88 /* CLONE_ARGS_SIZE_VER0 */);
+    if (r == 0)
+        _exit(0);
+    int e = errno;
+    if (r > 0)
+        waitpid((pid_t)r, NULL, 0);
+    return expect_refusal("clone3(CLONE_NEWUSER)", r, e, PERM_NOSYS);
+}
+
+static int a_vsock(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    /* only the filter's EPERM refuses: EAFNOSUPPORT would mean the call reached the kernel
+     * (on a host without vsock nothing answers, but the filter let it through) */
+    int fd = socket(SC_AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int e = errno;
+    if (fd >= 0)
+        close(fd);
+    return expect_refusal("socket(AF_VSOCK)", fd, e, PERM);
+}
+
+static int vsock_i386(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    /* socketcall(SYS_SOCKET, {AF_VSOCK, SOCK_STREAM, 0}): 32-bit words below 4 GiB */
+    unsigned int *a = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+    if (a == MAP_FAILED)
+        return broken("mmap MAP_32BIT: %s", en(errno));
+    a[0] = SC_AF_VSOCK, a[1] = SOCK_STREAM, a[2] = 0;
+    long r = int80(SC_I386_SOCKETCALL, SC_SYS_SOCKET, (long)a, 0, 0);
+    if (r >= 0)
+        close((int)r);
+    return expect_refusal("i386 socketcall(SYS_SOCKET, AF_VSOCK) via int $0x80", r < 0 ? -1 : r,
+                          r < 0 ? (int)-r : 0, PERM);
+}
+
+static int a_vsock_i386(int argc, char **argv)
+{
+    return in_child(vsock_i386, argc, argv);
+}
+
+static int a_personality(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    int old = personality(0xffffffff);
+    if (old < 0)
+        return broken("personality query: %s", en(errno));
+    static const struct {
+        const char *name;
+        unsigned long flag;
+    } flags[] = {{"READ_IMPLIES_EXEC", SC_READ_IMPLIES_EXEC},
+                 {"ADDR_NO_RANDOMIZE", SC_ADDR_NO_RANDOMIZE}};
+    char log[256] = "";
+    for (size_t i = 0; i < sizeof flags / sizeof *flags; i++) {
+        int r = personality((unsigned long)old | flags[i].flag);
+        int e = errno;
+        if (r >= 0) {
+            personality((unsigned long)old);
+            return escaped("personality(%s) was set", flags[i].name);
+        }
+        if (!is_refusal(e, PERM))
+            return escaped("personality(%s) got past the filter (%s)", flags[i].name, en(e));
+        size_t o = strlen(log);
+        snprintf(log + o, sizeof log - o, " %s:%s", flags[i].name, en(e));
+    }
+    /* the harmless ones stay: 32-bit and back */
+    if (personality(0x8) < 0 || personality((unsigned long)old) < 0)
+        return broken("personality(PER_LINUX32) refused: %s", en(errno));
+    return refused("personality:%s (PER_LINUX32 and the query allowed)", log);
+}
+
+/* a pty of its own as the controlling terminal: the case the kernel itself would allow */
+static int own_pty(int *master)
+{
+    if (setsid() < 0)
+        return -1;
+    int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (m < 0 || grantpt(m) < 0 || unlockpt(m) < 0)
+        return -1;
+    char *name = ptsname(m);
+    int s = name ? open(name, O_RDWR | O_CLOEXEC) : -1; /* session leader: becomes its ctty */
+    if (s < 0)
+        return -1;
+    ioctl(s, TIOCSCTTY, 0);
+    *master = m;
+    return s;
+}
+
+static int tty_ioctl(const char *what, unsigned long req, void *arg)
+{
+    fflush(stdout);
+    pid_t pid = fork(); /* setsid in a child: the probe keeps its session */
+    if (pid < 0)
+        return broken("fork: %s", en(errno));
+    if (pid == 0) {
+        int master = -1;
+        int s = own_pty(&master);
+        if (s < 0)
+            _exit(200);
+        long r = ioctl(s, req, arg);
+        int e = errno;
+        char log[256], first[64];
+        snprintf(first, sizeof first, "%s", r >= 0 ? "DONE" : en(e)); /* en() reuses a buffer */
+        /* and on the container's console, if it can be opened */
+        int c = open("/dev/console", O_RDWR | O_NOCTTY | O_CLOEXEC);
+        long rc = c >= 0 ? ioctl(c, req, arg) : -1;
+        int ec = errno;
+        snprintf(log, sizeof log, "%s on its own pty (ctty): %s; on /dev/console: %s", what,
+                 first, c < 0 ? "not opened" : rc >= 0 ? "DONE" : en(ec));
+        if (r >= 0 || !is_refusal(e, PERM) || (c >= 0 && (rc >= 0 || !is_refusal(ec, PERM))))
+            _exit(escaped("%s", log));
+        _exit(refused("%s", log));
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED(status))
+        return broken("the child died of signal %d", WTERMSIG(status));
+    if (WEXITSTATUS(status) == 200)
+        return broken("no pty of its own (setsid or /dev/ptmx failed)");
+    return WEXITSTATUS(status);
+}
+
+static int a_tiocsti(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    static char c = '\n'; /* an empty line typed into its own terminal, at worst */
+    return tty_ioctl("TIOCSTI", TIOCSTI, &c);
+}
+
+static int a_tioclinux(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    static char sub = SC_TIOCL_GETSHIFTSTATE; /* reads, changes nothing */
+    return tty_ioctl("TIOCLINUX", TIOCLINUX, &sub);
+}
+
+/* -- seccomp: end -- */
+
 /* ---- dispatch ------------------------------------------------------------------------- */
 
 struct attack {
@@ -1414,6 +1689,22 @@ static const struct attack ATTACKS[] = {
     {"memhog", a_memhog},
     {"forkbomb", a_forkbomb},
     {"userns", a_userns},
+    /* -- seccomp -- */
+    {"io_uring_setup", a_io_uring_setup},
+    {"fsopen", a_fsopen},
+    {"fsmount", a_fsmount},
+    {"fspick", a_fspick},
+    {"open_tree", a_open_tree},
+    {"move_mount", a_move_mount},
+    {"mount_setattr", a_mount_setattr},
+    {"nested_unshare", a_nested_unshare},
+    {"nested_clone", a_nested_clone},
+    {"nested_clone3", a_nested_clone3},
+    {"vsock", a_vsock},
+    {"vsock_i386", a_vsock_i386},
+    {"personality", a_personality},
+    {"tiocsti", a_tiocsti},
+    {"tioclinux", a_tioclinux},
 };
 
 int main(int argc, char **argv)
