@@ -10,8 +10,9 @@ host process the attacks aim at, hutchd): it must be as it was.
 
 Every attack runs in two modes (`MODES`): unprivileged (the default: root mapped to an
 unprivileged host uid by a user namespace) and privileged (`--privileged`: a user namespace
-that maps every ID to itself, CAP_SYS_ADMIN out of the bounding set). Until `--privileged` exists, `create_in_mode` stands
-in for it (see there); the tests compare behaviour, never uids.
+that maps every ID to itself, CAP_SYS_ADMIN out of the bounding set). Until `--privileged`
+exists, `create_in_mode` stands in for it (see there); the tests compare behaviour, never
+uids.
 """
 
 from __future__ import annotations
