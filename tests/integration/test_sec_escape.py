@@ -535,4 +535,42 @@ def test_target_netnsid_is_refused(request, hutch_root, host, mode, probe_binary
         hutch_root.remove_containers([ctid])
 
 
+# what CAP_SYS_ADMIN would open to a privileged container without a user namespace of its own
+SYS_ADMIN_ATTACKS = (
+    "umount_masks",
+    "umount_proc_sys",
+    "remount_proc_sys",
+    "remount_proc",
+    "remount_sys",
+    "proc_mount",
+    "sysfs_mount",
+    "cgroup_mount",
+    "release_agent",
+    "binfmt_misc",
+    "mknod_console",
+)
+
+
+def test_privileged_with_cap_sys_admin_stays_in_its_namespaces(hutch_root, host, probe_binary):
+    """`--cap_keep CAP_SYS_ADMIN` gives a privileged container powers over its own
+    namespaces only: its user namespace maps every ID to itself, so the masks stay locked
+    and the host's superblocks out of reach (once it voided every guarantee)."""
+    ctid = create_in_mode(hutch_root, "privileged", "--cap_keep", "CAP_SYS_ADMIN")
+    try:
+        dest = hutch_root.rootfs(ctid) / "probe"
+        shutil.copyfile(probe_binary, dest)
+        dest.chmod(0o755)
+        hutch_root.start(ctid)
+        bnd = hutch_root.ok("exec", ctid, "grep", "CapBnd", "/proc/self/status").stdout
+        assert int(bnd.split()[1], 16) & (1 << 21), bnd  # CAP_SYS_ADMIN is there
+        for attack in SYS_ADMIN_ATTACKS:
+            before = host.state()
+            p = run_probe(hutch_root, ctid, attack, *ARGS[attack](host))
+            print(f"{attack} (CAP_SYS_ADMIN): {p.stdout.strip()}")
+            assert_host_unchanged(before, host.state())
+            assert_refused(p, attack)
+    finally:
+        hutch_root.remove_containers([ctid])
+
+
 # -- privileged: end --
