@@ -573,4 +573,30 @@ def test_privileged_with_cap_sys_admin_stays_in_its_namespaces(hutch_root, host,
         hutch_root.remove_containers([ctid])
 
 
+def test_sched_fifo_refused_under_a_high_rtprio_limit(hutch_root, host, target, mode):
+    """Without CAP_SYS_NICE over the host, RLIMIT_RTPRIO alone decides SCHED_FIFO/RR: an
+    operator's shell (or hutchd) with a high one must not pass it on to `exec`."""
+    import resource
+
+    def high_rtprio() -> None:
+        resource.setrlimit(resource.RLIMIT_RTPRIO, (99, 99))
+
+    raise_it = "import resource; resource.setrlimit(resource.RLIMIT_RTPRIO, (99, 99))"
+    if subprocess.run([sys.executable, "-c", raise_it], capture_output=True).returncode:
+        pytest.skip("this host's root cannot raise RLIMIT_RTPRIO (no CAP_SYS_RESOURCE)")
+
+    env = {k: v for k, v in os.environ.items() if k != "HUTCH_ROOT"}
+    p = subprocess.run(
+        hutch_root.argv("exec", target, "--", "/probe", "sched_fifo"),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=EXEC_TIMEOUT,
+        preexec_fn=high_rtprio,
+    )
+    print(f"sched_fifo (CLI at RTPRIO 99): {p.stdout.strip()}")
+    assert_refused(p, "sched_fifo")
+
+
 # -- privileged: end --
