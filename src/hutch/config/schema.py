@@ -677,8 +677,10 @@ KEYS += (
         check=check_bool,
         default=False,
         live=False,
-        help="no user namespace: the container's root is the host's root (opt-in at create; "
-        "CAP_SYS_ADMIN stays dropped unless --cap_keep gives it back), e.g. create --privileged",
+        help="IDs not shifted: the container's root is the host's uid 0 and its files keep "
+        "the host's IDs (opt-in at create); its capabilities stay its user namespace's, which "
+        "maps every ID to itself (CAP_SYS_ADMIN and CAP_SYS_PTRACE are dropped unless "
+        "--cap_keep gives them back), e.g. create --privileged",
     ),
     Key(
         name="security.idmap",
@@ -795,11 +797,20 @@ class ContainerConfig:
 
     @property
     def idmap(self) -> IdMap | None:
-        """The user namespace's map (None: privileged; also a container made before hutch
-        had user namespaces, whose files belong to the host's IDs)."""
+        """How the container's IDs are shifted (None: privileged, not shifted; also a
+        container made before hutch had user namespaces, whose files belong to the host's
+        IDs)."""
         from hutch.security.idmap import of
 
         return of(self.security_privileged, self.security_idmap_base)
+
+    @property
+    def userns(self) -> IdMap:
+        """The map of the container's user namespace: `idmap`, or for a privileged container
+        the identity (its IDs are the host's, its capabilities its namespace's)."""
+        from hutch.security.idmap import userns_map
+
+        return userns_map(self.idmap)
 
     @property
     def effective_hostname(self) -> str:

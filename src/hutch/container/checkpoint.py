@@ -197,10 +197,13 @@ def restore(host: Host, cfg: ContainerConfig, images: Path):  # type: ignore[no-
     if meta.get("ctid") != ctid:
         raise StateConflict(f"{images} holds a checkpoint of container {meta.get('ctid')}")
     idmap = cfg.idmap
-    if (None if idmap is None else idmap.base) != meta.get("idmap_base"):
+    # a privileged container's is the identity map (base 0); None: dumped by a hutch that
+    # ran privileged containers without a user namespace, restored as it was
+    accepted = (cfg.userns.base,) if idmap is not None else (0, None)
+    if meta.get("idmap_base") not in accepted:
         raise StateConflict(
             f"container {ctid}: its user namespace differs from the checkpoint's "
-            f"(host IDs {meta.get('idmap_base')}, now {None if idmap is None else idmap.base})"
+            f"(host IDs {meta.get('idmap_base')}, now {cfg.userns.base})"
         )
     plan = network_plan(cfg, str(host.paths.root))
     _refuse_unsupported_network(plan)
@@ -244,7 +247,7 @@ def restore(host: Host, cfg: ContainerConfig, images: Path):  # type: ignore[no-
             hostname=str(meta.get("hostname") or cfg.effective_hostname),
             ips=addresses(cfg),
             security=confine.record(cfg),
-            idmap_base=None if idmap is None else idmap.base,
+            idmap_base=meta.get("idmap_base"),  # as dumped (checked above)
             idmap=idmap_mode(cfg),
         )
         state.save(host.paths)

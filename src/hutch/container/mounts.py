@@ -41,7 +41,16 @@ MASKED_PROC_FILES = (
     "sched_debug",
     "latency_stats",
 )
-MASKED_DIRS = ("proc/acpi", "proc/scsi", "sys/firmware")
+MASKED_DIRS = (
+    "proc/acpi",
+    "proc/scsi",
+    "proc/asound",  # the host's sound cards and their state
+    "sys/firmware",
+    # RAPL energy counters: a side channel on what the host's CPUs compute (CVE-2020-8694,
+    # Platypus); root-only on fixed kernels, and a privileged container's root is uid 0
+    "sys/class/powercap",
+    "sys/devices/virtual/powercap",
+)
 READONLY_PATHS = ("proc/sys", "proc/bus", "proc/fs", "proc/irq")
 # ... but the container's own network namespace is its to tune: bound back read-write on top
 WRITABLE_PATHS = ("proc/sys/net",)

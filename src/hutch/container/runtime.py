@@ -176,7 +176,7 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
             hostname=cfg.effective_hostname,
             ips=addresses(cfg),
             security=security,
-            idmap_base=None if idmap is None else idmap.base,
+            idmap_base=cfg.userns.base,  # 0 for a privileged container: its IDs are the host's
             idmap=idmap_mode(cfg),
         )
         state.save(host.paths)
