@@ -16,6 +16,7 @@ Everything runs in a throwaway namespace playing the host (netns.py); addresses 
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -280,6 +281,18 @@ class Rig:
             return "tentative" not in in_netns_of(pid, "ip", "-6", "addr", "show", "dev", "eth0")
 
         self.hutch.wait_until(done, WAIT, f"container {ctid}'s IPv6 addresses to settle")
+        self.forwarding()
+
+    def forwarding(self) -> None:
+        """Wait for the bridge to forward on the container's port: it learns of the carrier
+        of a new port asynchronously (linkwatch, up to a second later)."""
+
+        def state() -> bool:
+            link = self.ns.link(HOST_END) or {}
+            port = link.get("linkinfo", {}).get("info_slave_data", {})
+            return port.get("state") == "forwarding"
+
+        self.hutch.wait_until(state, WAIT, f"the bridge to forward on {HOST_END}")
 
     def default6(self, ns: HostNetns) -> list[str]:
         return [r.get("gateway", "-") for r in ns.ip_json("-6", "route", "show", "default")]
@@ -420,3 +433,46 @@ def test_venet_forged_source_and_ra_are_dropped(rig: Rig) -> None:
         rig.ns.ip("addr", "del", "198.18.61.254/32", "dev", "lo", check=False)
     rig.hutch.ok("stop", "--kill", ct)
     assert tables(rig.ns) == []
+
+
+def test_the_filter_comes_back_with_a_restore(rig: Rig) -> None:
+    # a restore recreates the veth pair: its host end is a new device, filtered again
+    ct = rig.container()
+    rig.hutch.start(ct)
+    rig.settled(ct)
+    frames = forged_frames(rig.link_local(ct))
+    rig.hutch.ok("checkpoint", ct)
+    assert tables(rig.ns) == []  # stopped by the checkpoint: its table went
+    rig.hutch.ok("restore", ct)
+    assert len(tables(rig.ns)) == 1
+    rig.forwarding()
+    cap = Capture(rig.nb, "packet", "nbpf1")
+    try:
+        rig.send(ct, [frames["mac"], frames["ip"], frames["ra"], marker(1)])
+        rig.send(ct, [marker(2)])
+        got = cap.wait("mark1", "mark2")
+        assert got == {"mark1", "mark2"}, f"after the restore: {got}"
+    finally:
+        cap.close()
+    rig.hutch.ok("stop", "--kill", ct)
+    assert tables(rig.ns) == []
+
+
+def test_readoption_cleans_up_the_table_of_a_container_gone_meanwhile(rig: Rig) -> None:
+    import signal
+
+    ct = rig.container()
+    init = rig.hutch.start(ct)
+    daemon = rig.hutch.daemon_pid()
+    assert daemon is not None and len(tables(rig.ns)) == 1
+    os.kill(daemon, signal.SIGKILL)
+    assert rig.hutch.wait_exit(daemon, 10)
+    os.kill(init, signal.SIGKILL)  # the container dies while nobody watches
+    with contextlib.suppress(ChildProcessError):  # ours to reap: the session's subreaper
+        os.waitpid(init, 0)
+    # the next verb starts a hutchd, which finds the container gone and cleans up
+    rig.hutch.run("stop", ct)
+    assert rig.hutch.daemon_pid() not in (None, daemon)
+    assert f"{ct} stopped while hutchd was away" in rig.hutch.paths.daemon_log.read_text()
+    assert tables(rig.ns) == []
+    assert rig.ns.link(HOST_END) is None
