@@ -130,7 +130,7 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
             if net_record.get("nft"):
                 _drop_nat(host, ctid)
             if net_record.get("portfilter"):
-                _drop_filter(host, ctid)
+                drop_filter(host, ctid)
             if net_record:  # the namespace died with the init; what the host holds has not
                 run_in_worker(netsetup.stop, net_record, None)
             raise
@@ -143,7 +143,7 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
         if net_record.get("nft"):
             undo.append(lambda: _drop_nat(host, ctid))
         if net_record.get("portfilter"):
-            undo.append(lambda: _drop_filter(host, ctid))
+            undo.append(lambda: drop_filter(host, ctid))
         starttime = proc_starttime(pid)
         if starttime is None:
             raise OperationFailed(f"container {ctid}: init exited right after it started")
@@ -240,7 +240,7 @@ def _drop_nat(host: Host, ctid: str) -> None:
         pass
 
 
-def _drop_filter(host: Host, ctid: str) -> None:
+def drop_filter(host: Host, ctid: str) -> None:
     """Rolling back a start: as _drop_nat (a table left behind is replaced at the next
     start)."""
     try:
