@@ -411,6 +411,21 @@ KEYS += tuple(
     for n, u, h in UBC
 )
 
+SPOOF_GROUPS = ("mac", "ip", "router", "all")  # hutch.network.portfilter's rule groups
+
+
+def check_allow_spoof(value: object) -> tuple[str, ...]:
+    words = _want_str_list(value)
+    for w in words:
+        if w not in SPOOF_GROUPS:
+            raise ValueError(f"{w!r}: network.allow_spoof takes {', '.join(SPOOF_GROUPS)}")
+    return tuple(dict.fromkeys(words))
+
+
+def parse_allow_spoof(text: str) -> tuple[str, ...]:
+    return check_allow_spoof(tuple(text.replace(",", " ").split()))
+
+
 KEYS += (
     Key(
         name="network.mode",
@@ -490,6 +505,19 @@ KEYS += (
         help="host port -> container port, e.g. --forward_add tcp:8080:80",
         add_flag="forward_add",
         del_flag="forward_del",
+    ),
+    Key(
+        name="network.allow_spoof",
+        flag="allow_spoof",
+        kind="list[str]",
+        parse=parse_allow_spoof,
+        check=check_allow_spoof,
+        default=(),
+        live=True,
+        help="what the host lets out of the container's veth and venet links that it drops "
+        "by default: mac (other source MACs), ip (other source addresses and protocols), "
+        "router (IPv6 router advertisements, redirects, DHCP server replies), all; "
+        "e.g. --allow_spoof router",
     ),
 )
 
@@ -774,6 +802,7 @@ class ContainerConfig:
     network_netif: tuple[str, ...] = ()
     network_netdev: tuple[str, ...] = ()
     network_forward: tuple[str, ...] = ()
+    network_allow_spoof: tuple[str, ...] = ()
     storage_backend: str = "dir"
     storage_diskspace: str | None = None
     storage_diskinodes: str | None = None

@@ -183,10 +183,16 @@ def read_meta(images: Path) -> dict:
 def restore(host: Host, cfg: ContainerConfig, images: Path):  # type: ignore[no-untyped-def]
     """Restore the container from `images`; returns a runtime.Started, as a start does.
     All or nothing: a failed restore leaves no process, cgroup or state behind."""
-    from hutch.container.runtime import Started, make_cgroup, make_console, roll_back
+    from hutch.container.runtime import (
+        Started,
+        drop_filter,
+        make_cgroup,
+        make_console,
+        roll_back,
+    )
     from hutch.container.state import proc_starttime
     from hutch.linux.worker import run_in_worker
-    from hutch.network import nat
+    from hutch.network import nat, portfilter
     from hutch.network import setup as netsetup
     from hutch.network.plan import addresses, has_network, network_plan
     from hutch.security import confine
@@ -229,6 +235,8 @@ def restore(host: Host, cfg: ContainerConfig, images: Path):  # type: ignore[no-
 
             net_record = run_in_worker(netsetup.adopt, plan, pid)
             undo.append(lambda: run_in_worker(netsetup.stop, net_record, None))
+            portfilter.apply(host.paths, ctid, plan, cfg.network_allow_spoof, net_record)
+            undo.append(lambda: drop_filter(host, ctid))
         if nat.rules_for(cfg):
             nat.apply(host.paths, cfg, net_record)
         starttime = proc_starttime(pid)

@@ -62,7 +62,7 @@ def _network(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfi
     """Interfaces, venet addresses, DNS, NAT and port forwards: made to match the new
     config in place."""
     from hutch.linux.worker import run_in_worker
-    from hutch.network import nat
+    from hutch.network import nat, portfilter
     from hutch.network import setup as netsetup
     from hutch.network.plan import addresses, network_plan
     from hutch.network.resolv import write_resolv_conf
@@ -72,7 +72,8 @@ def _network(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfi
     root = str(host.paths.root)
     before, after = network_plan(old, root), network_plan(cfg, root)
     nat_changed = nat.rules_for(old) != nat.rules_for(cfg)
-    if before == after and not nat_changed:
+    filter_changed = old.network_allow_spoof != cfg.network_allow_spoof
+    if before == after and not nat_changed and not filter_changed:
         return
     if before != after:
         if old.network_mode != "private":
@@ -81,6 +82,10 @@ def _network(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfi
         st.net = run_in_worker(netsetup.reconcile, before, after, st.pid, st.net or empty)
     if nat_changed:
         st.net = nat.apply(host.paths, cfg, st.net or {})
+    if cfg.network_mode == "private" and (before != after or filter_changed):
+        # new links or addresses, other groups allowed: the table follows
+        allow = cfg.network_allow_spoof
+        st.net = portfilter.apply(host.paths, cfg.ctid, after, allow, st.net or {})
     st.ips = addresses(cfg)
     st.save(host.paths)
 

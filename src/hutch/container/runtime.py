@@ -35,7 +35,7 @@ from hutch.container.state import RunState, proc_starttime
 from hutch.errors import HutchError, NotFound, OperationFailed, StateConflict
 from hutch.linux import syscalls as sc
 from hutch.linux.worker import run_in_worker
-from hutch.network import nat
+from hutch.network import nat, portfilter
 from hutch.network import setup as netsetup
 from hutch.network.plan import addresses, has_network, network_plan
 from hutch.network.resolv import write_resolv_conf
@@ -105,6 +105,8 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
                 import pyroute2.iproute  # noqa: F401 - once here, not in every worker
 
                 net_record.update(run_in_worker(netsetup.start, plan, init_pid))
+                # before the init runs: its first frame already meets the filter
+                portfilter.apply(host.paths, ctid, plan, cfg.network_allow_spoof, net_record)
             if nat_rules:  # in the host's namespace: hutchd's own
                 nat.apply(host.paths, cfg, net_record)
 
@@ -144,6 +146,8 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
         except BaseException:
             if net_record.get("nft"):
                 _drop_nat(host, ctid)
+            if net_record.get("portfilter"):
+                drop_filter(host, ctid)
             if net_record:  # the namespace died with the init; what the host holds has not
                 run_in_worker(netsetup.stop, net_record, None)
             raise
@@ -155,6 +159,8 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
             undo.append(lambda: run_in_worker(netsetup.stop, net_record, None))
         if net_record.get("nft"):
             undo.append(lambda: _drop_nat(host, ctid))
+        if net_record.get("portfilter"):
+            undo.append(lambda: drop_filter(host, ctid))
         starttime = proc_starttime(pid)
         if starttime is None:
             raise OperationFailed(f"container {ctid}: init exited right after it started")
@@ -251,6 +257,15 @@ def _drop_nat(host: Host, ctid: str) -> None:
         pass
 
 
+def drop_filter(host: Host, ctid: str) -> None:
+    """Rolling back a start: as _drop_nat (a table left behind is replaced at the next
+    start)."""
+    try:
+        portfilter.remove(host.paths, ctid)
+    except (HutchError, OSError):
+        pass
+
+
 def cleanup(
     host: Host, ctid: str, cgroup: Cgroup, net: dict | None = None, netns: str | None = None
 ) -> None:
@@ -271,5 +286,10 @@ def cleanup(
         time.sleep(0.01)
     cgroup.remove()
     RunState.remove(host.paths, ctid)
-    if net and net.get("nft"):  # last: a failure here leaves no cgroup or state behind
-        nat.remove(host.paths, ctid)
+    # last: a failure here leaves no cgroup or state behind
+    try:
+        if net and net.get("portfilter"):
+            portfilter.remove(host.paths, ctid)
+    finally:
+        if net and net.get("nft"):
+            nat.remove(host.paths, ctid)

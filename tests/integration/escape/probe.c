@@ -637,6 +637,46 @@ static int a_packet(int argc, char **argv)
     return refused("%s: %s; bind to ifindex %s: %s", argv[2], en(name_err), argv[3], en(e));
 }
 
+/* -- bridge: forged frames onto the container's own link (issue 12 item 7) -- */
+
+/* Not an escape by itself: sends the frames given as hex (whole Ethernet frames, the test
+ * crafts them) out of IFNAME with an AF_PACKET socket, as a container's root can. The host's
+ * filter is judged on the other side of the bridge (test_net_filter.py). */
+static int a_spoof_send(int argc, char **argv)
+{
+    if (argc < 4)
+        return broken("usage: spoof_send IFNAME HEXFRAME...");
+    int s = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+    if (s < 0)
+        return broken("socket(AF_PACKET): %s", en(errno));
+    struct sockaddr_ll sll = {0};
+    sll.sll_family = AF_PACKET;
+    sll.sll_ifindex = (int)if_nametoindex(argv[2]);
+    if (!sll.sll_ifindex)
+        return broken("%s: %s", argv[2], en(errno));
+    int sent = 0;
+    for (int i = 3; i < argc; i++) {
+        unsigned char frame[1600];
+        size_t n = strlen(argv[i]) / 2;
+        if (n > sizeof frame || n < 14)
+            return broken("frame %d: %zu bytes", i - 2, n);
+        for (size_t j = 0; j < n; j++) {
+            unsigned v;
+            if (sscanf(argv[i] + 2 * j, "%2x", &v) != 1)
+                return broken("frame %d: not hex", i - 2);
+            frame[j] = (unsigned char)v;
+        }
+        if (sendto(s, frame, n, 0, (struct sockaddr *)&sll, sizeof sll) != (ssize_t)n)
+            return broken("sendto %s: %s", argv[2], en(errno));
+        sent++;
+    }
+    close(s);
+    printf("sent: %d frames\n", sent);
+    return 0;
+}
+
+/* -- bridge: end -- */
+
 /* ---- other namespaces and processes ---------------------------------------------------- */
 
 /* Is the host's process PID visible here as itself (its cmdline holds MARK)? */
@@ -2075,6 +2115,7 @@ static const struct attack ATTACKS[] = {
     {"dev_port", a_dev_port},
     {"dev_kmsg", a_dev_kmsg},
     {"packet", a_packet},
+    {"spoof_send", a_spoof_send}, /* bridge */
     {"host_proc", a_host_proc},
     {"setns_host", a_setns_host},
     {"ptrace", a_ptrace},
