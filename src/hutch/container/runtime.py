@@ -38,6 +38,7 @@ from hutch.network import setup as netsetup
 from hutch.network.plan import addresses, has_network, network_plan
 from hutch.network.resolv import write_resolv_conf
 from hutch.security import confine, devices
+from hutch.security.idmap import check_base
 from hutch.security.idmap import mode as idmap_mode
 
 
@@ -63,6 +64,8 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
     if root_mount is None and cfg.hostname is not None:
         # a configured host name wins over a live, unsaved `set` (the init reads these files)
         write_hostname_files(str(rootfs), cfg.hostname)
+    if cfg.idmap is not None:
+        check_base(cfg.idmap.base)  # a hand-edited config.toml: only root's own IDs
     undo: list = []
     try:
         cg, warnings = make_cgroup(host, cfg, undo)
