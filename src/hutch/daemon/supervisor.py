@@ -275,6 +275,27 @@ class Supervisor:
                 cleanup(self.host, st.ctid, st.cgroups, st.net)
             except OSError as e:
                 log.error("cleanup of %s: %s", st.ctid, e)
+        self._undo_interrupted_starts(state_dir)
+
+    def _undo_interrupted_starts(self, state_dir: Path) -> None:
+        """A start killed between making the container's groups and writing its run state
+        left groups nobody records (and maybe an init waiting for a go that never comes):
+        nothing would ever stop or remove them, so undo that start. A group with a state
+        file, even an unreadable one, is left alone: that container may well be running."""
+        recorded = {p.stem for p in state_dir.glob("*.json")} if state_dir.is_dir() else set()
+        subtree = self.host.cgroups.subtree
+        names: set[str] = set()
+        for _, mnt in self.host.cgroups.hierarchies():
+            try:
+                names |= {d.name for d in (mnt / subtree).iterdir() if d.is_dir()}
+            except FileNotFoundError:
+                pass
+        for ctid in sorted(names - recorded - set(self.running)):
+            log.warning("%s: cgroups without a run state (a start was interrupted): removed", ctid)
+            try:
+                cleanup(self.host, ctid, self.host.cgroups.find(ctid))
+            except OSError as e:
+                log.error("cleanup of %s: %s", ctid, e)
 
     def _reattach_console(self, st: RunState) -> Console | None:
         if not st.console:
