@@ -154,3 +154,134 @@ def _frozen(hutch, ctid: str) -> bool:
             if f.exists() and f.read_text().strip() in ("1", "FROZEN", "FREEZING"):
                 return True
     return False
+
+
+# -- corrupt files: one line naming the file, never a traceback -------------------------------
+
+CONFIGS = {
+    "garbage": b"[[[ == not toml\n",
+    "binary": bytes(range(256)) * 4,
+    "wrong types": b'onboot = "maybe"\n[resources]\nmemory = 5\n',
+}
+VERBS_STOPPED = {  # verb -> argv after the ID; each reads config.toml first
+    "status": [],
+    "start": [],
+    "set": ["--onboot", "yes", "--save"],
+    "destroy": [],
+    "config": [],
+}
+
+
+def _one_line(hutch, *args: object) -> str:
+    """A failing CLI call: one `hutch:` line on stderr (the fixture fails any traceback)."""
+    p = hutch.run(*args)
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode != 0, (args, p.stdout)
+    assert len(lines) == 1 and lines[0].startswith("hutch: "), (args, p.stderr)
+    return lines[0]
+
+
+@pytest.mark.parametrize("kind", sorted(CONFIGS))
+def test_corrupt_config_is_one_line_naming_file_and_line(hutch, kind):
+    ctid = hutch.create()
+    path = hutch.paths.ct_config(ctid)
+    good = path.read_bytes()
+    path.write_bytes(CONFIGS[kind])
+    for verb, more in VERBS_STOPPED.items():
+        line = _one_line(hutch, verb, ctid, *more)
+        assert f"{path}:" in line, line  # the file and its line
+    assert "not running" in _one_line(hutch, "exec", ctid, "true")
+    assert f"{path}:" in _one_line(hutch, "stop", ctid)
+    # `list -a` shows it (no container vanishes from the listing) and names the file
+    p = hutch.run("list", "-a")
+    assert p.returncode != 0 and ctid in p.stdout and f"{path}:" in p.stderr, p
+    assert path.read_bytes() == CONFIGS[kind]  # nothing was changed
+    assert hutch.cgroup_dirs(ctid) == [] and hutch.processes(ctid) == []
+    path.write_bytes(good)
+    hutch.start(ctid)
+
+
+def test_truncated_config_does_not_make_a_container_privileged(hutch):
+    ctid = hutch.create()
+    path = hutch.paths.ct_config(ctid)
+    text = path.read_text()
+    # cut before [security]: what remains parses, but the ID map is gone
+    path.write_text(text[: text.index("[security]")])
+    line = _one_line(hutch, "start", ctid)
+    assert "idmap_base is missing" in line and str(path) in line
+    assert hutch.processes(ctid) == [] and hutch.cgroup_dirs(ctid) == []
+    path.write_text(text)
+    assert hutch.start(ctid) > 0
+
+
+STATES = {
+    "truncated": lambda good: good[: len(good) // 2],
+    "garbage": lambda good: b'{"ctid": [1, 2',
+    "not an object": lambda good: b"[1, 2, 3]",
+    "wrong types": lambda good: good.replace(b'"pid": ', b'"pid": "x", "old": '),
+}
+
+
+def _pid1_state(good: bytes) -> bytes:
+    import json
+
+    d = json.loads(good)
+    stat = Path("/proc/1/stat").read_text()
+    d["pid"], d["starttime"] = 1, int(stat[stat.rindex(")") + 2 :].split()[19])
+    return json.dumps(d).encode()
+
+
+STATES["the host's init"] = _pid1_state
+
+
+@pytest.mark.parametrize("kind", sorted(STATES))
+def test_corrupt_run_state_is_one_line_and_stop_kill_recovers(hutch, kind):
+    ctid = hutch.running()
+    init = hutch.init_pid(ctid)
+    path = hutch.paths.ct_state(ctid)
+    good = path.read_bytes()
+    path.write_bytes(STATES[kind](good))
+    for args in (
+        ("status", ctid),
+        ("exec", ctid, "true"),
+        ("set", ctid, "--hostname", "x", "--save"),
+        ("destroy", ctid),
+        ("destroy", "--force", ctid),
+    ):
+        line = _one_line(hutch, *args)
+        assert str(path) in line, (args, line)
+    # hutchd knows it runs (it started it): it says so
+    assert "already running" in _one_line(hutch, "start", ctid)
+    p = hutch.run("list")
+    assert p.returncode != 0 and str(path) in p.stderr, p
+    assert hutch.alive(init), "the container was lost"
+    # hutchd restarted: it cannot adopt what it cannot read, and leaves it alone...
+    daemon = hutch.daemon_pid()
+    os.kill(daemon, signal.SIGKILL)
+    hutch.wait_exit(daemon, 10)
+    _new_daemon(hutch)
+    assert hutch.alive(init)
+    # ...until `stop --kill` ends it; then it starts again as new
+    hutch.ok("stop", "--kill", ctid)
+    hutch.wait_until(lambda: not hutch.alive(init), WAIT, "the old init to die")
+    assert hutch.processes(ctid) == [] and hutch.cgroup_dirs(ctid) == []
+    assert not path.exists()
+    assert hutch.start(ctid) > 0
+    _consistent(hutch, ctid)
+
+
+def test_lock_file_that_is_not_a_file(hutch):
+    ctid = hutch.running()
+    lock = hutch.paths.ct_lock(ctid)
+    lock.unlink(missing_ok=True)
+    lock.mkdir()
+    try:
+        assert str(lock) in _one_line(hutch, "set", ctid, "--hostname", "x", "--save")
+        assert _consistent(hutch, ctid) == "running"
+        hutch.ok("stop", ctid)  # hutchd's own record of it suffices
+        for args in (("start", ctid), ("destroy", ctid)):
+            assert str(lock) in _one_line(hutch, *args)
+        assert _consistent(hutch, ctid) == "stopped"
+    finally:
+        lock.rmdir()
+    assert hutch.start(ctid) > 0

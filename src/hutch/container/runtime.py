@@ -30,7 +30,7 @@ from hutch.container.mounts import (
 from hutch.container.nsflags import NAMESPACE_FLAGS
 from hutch.container.spawn import InitSpec, kill_and_reap, spawn
 from hutch.container.state import RunState, proc_starttime
-from hutch.errors import HutchError, NotFound, OperationFailed, StateConflict
+from hutch.errors import HutchError, InvalidConfig, NotFound, OperationFailed, StateConflict
 from hutch.linux import syscalls as sc
 from hutch.linux.worker import run_in_worker
 from hutch.network import nat
@@ -66,6 +66,15 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
         write_hostname_files(str(rootfs), cfg.hostname)
     if cfg.idmap is not None:
         check_base(cfg.idmap.base)  # a hand-edited config.toml: only root's own IDs
+    elif not cfg.security_privileged:
+        # a config.toml cut short (or edited) lost its base: that must not make the
+        # container privileged, which is an explicit opt-in
+        raise InvalidConfig(
+            f"{host.paths.ct_config(ctid)}: security.idmap_base is missing and "
+            "security.privileged is not true",
+            hint="restore the idmap_base line, or set privileged = true under [security] "
+            "if it is meant to be privileged",
+        )
     undo: list = []
     try:
         cg, warnings = make_cgroup(host, cfg, undo)
