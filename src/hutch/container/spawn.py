@@ -160,7 +160,22 @@ def make_userns(idmap: IdMap) -> int:
         try:
             os.close(ready_r)
             os.close(done_w)
-            sc.unshare(sc.CLONE_NEWUSER)
+            # Created with the container root's host IDs as its owner: the kernel charges
+            # per-user counts (inotify instances and watches, user namespaces...) of
+            # everything inside at each level up to the owner, so the container uses its
+            # own host user's share, not the host root's (128 inotify instances filled
+            # inside made every inotify_init of the host's root fail). Root (the saved
+            # uid) can still write the maps; a host that refuses an unprivileged
+            # user namespace gets one owned by root as before.
+            base = idmap.to_host(0)
+            try:
+                os.setegid(base)
+                os.seteuid(base)
+                sc.unshare(sc.CLONE_NEWUSER)
+            except OSError:
+                os.seteuid(0)
+                os.setegid(0)
+                sc.unshare(sc.CLONE_NEWUSER)
             os.write(ready_w, b"1")
             os.read(done_r, 1)  # EOF: hutchd has what it needs (or is gone)
         finally:
