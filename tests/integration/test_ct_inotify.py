@@ -52,6 +52,13 @@ def flood(tmp_path_factory) -> Path:
 
 
 def test_unprivileged_container_does_not_use_up_host_roots_inotify(hutch, flood):
+    from hutch.container.spawn import owner_may_be_the_container
+
+    if not owner_may_be_the_container():
+        pytest.skip(
+            "hutch's root lacks CAP_SYS_RESOURCE here (a sandbox): containers' user "
+            "namespaces stay root's, so that CRIU may act on their processes"
+        )
     ctid = hutch.running()
     dest = hutch.rootfs(ctid) / "flood"
     shutil.copyfile(flood, dest)
