@@ -147,6 +147,44 @@ def test_kill_9_of_the_cli_during_checkpoint(hutch):
     print(seen)
 
 
+def test_kill_9_of_hutchd_during_checkpoint(hutch):
+    if not hutch.run("checkconfig").stdout.count("criu"):
+        pytest.skip("no criu")
+    ctid = hutch.running()
+    seen = []
+    for delay in (0.1, 0.3, 0.5, 0.7, 0.9, 1.2):
+        daemon = _new_daemon(hutch)
+        _run_and_kill(hutch.argv("checkpoint", ctid), delay, daemon)
+        hutch.wait_exit(daemon, 10)
+        # CRIU may outlive hutchd: wait until no criu of ours runs any more
+        hutch.wait_until(lambda: not _criu_running(hutch), WAIT, "criu to finish")
+        _new_daemon(hutch)
+        status = _consistent(hutch, ctid)
+        seen.append(status)
+        assert not _frozen(hutch, ctid), "a frozen cgroup was left behind"
+        if status == "stopped":
+            p = hutch.run("restore", ctid)
+            if p.returncode != 0:  # the dump did not complete: a fresh start then
+                assert p.stderr.count("\n") == 1, p.stderr
+                hutch.start(ctid)
+            assert _consistent(hutch, ctid) == "running"
+        p = hutch.run("exec", ctid, "true")
+        assert p.returncode == 0, (seen, p.stderr, hutch.state(ctid), hutch.processes(ctid))
+    print(seen)
+
+
+def _criu_running(hutch) -> bool:
+    for p in hutch.all_procs().values():
+        try:
+            cmd = Path(f"/proc/{p.pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        # criu, maybe behind its own loader, dumping into a directory of this root
+        if any(b"criu" in a for a in cmd[:3]) and any(str(hutch.root).encode() in a for a in cmd):
+            return p.state != "Z"
+    return False
+
+
 def _frozen(hutch, ctid: str) -> bool:
     for d in hutch.cgroup_dirs(ctid):
         for name in ("cgroup.freeze", "freezer.state"):
