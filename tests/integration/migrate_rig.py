@@ -34,6 +34,8 @@ from pathlib import Path
 
 from netns import HostNetns, NetnsError, run
 
+import hutch
+
 SSHD = "/usr/sbin/sshd"
 PRIVSEP_DIR = Path("/run/sshd")
 SOURCE_ADDR = "198.18.222.1"
@@ -105,7 +107,9 @@ class TargetHost:
         bindir.mkdir(exist_ok=True)
         # the target's `hutch` is the hutch under test, whatever /usr/local/sbin holds
         wrapper = bindir / "hutch"
-        wrapper.write_text(f'#!/bin/sh\nexec {sys.executable} -m hutch "$@"\n')
+        # (this hutch's own source tree too: the venv's editable install may be another's)
+        src = Path(hutch.__file__).resolve().parents[1]
+        wrapper.write_text(f'#!/bin/sh\nPYTHONPATH={src} exec {sys.executable} -m hutch "$@"\n')
         wrapper.chmod(0o755)
         (w / "sshd_config").write_text(
             f"ListenAddress {TARGET_ADDR}\n"

@@ -113,3 +113,39 @@ def test_exec_without_command(hutch, running):
 
 def test_unknown_verb_and_missing_root_argument(hutch):
     assert "unknown verb" in hutch.fails("frobnicate", code=2)
+
+
+# -- issue 12 item 9: host IDs and ssh targets -------------------------------------------------
+
+
+def test_idmap_base_outside_roots_range_is_refused(hutch, tmp_path):
+    # a --config file naming uid 1000 (a real user on many hosts) as the container's root
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[security]\nidmap_base = 1000\n")
+    ctid = hutch.new_id()
+    msg = hutch.fails("create", ctid, "--config", cfg, code=3)
+    assert "idmap_base 1000" in msg and "/etc/subuid" in msg
+    assert ctid not in hutch.container_ids()
+    # a config.toml edited by hand: the start is refused, nothing is left running
+    ctid = hutch.create()
+    path = hutch.paths.ct_config(ctid)
+    text = path.read_text()
+    assert "idmap_base = " in text
+    lines = [
+        "idmap_base = 1000" if line.startswith("idmap_base = ") else line
+        for line in text.splitlines()
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    msg = hutch.fails("start", ctid, code=3)
+    assert "idmap_base 1000" in msg
+    assert hutch.init_pid(ctid) is None and not hutch.cgroup_dirs(ctid)
+
+
+@pytest.mark.parametrize(
+    "target", ["-oProxyCommand=touch /tmp/hutch-pwned", "-F/tmp/x", "host name", "a\x1bb"]
+)
+def test_ssh_target_that_ssh_would_misread_is_refused(hutch, stopped, target):
+    msg = hutch.fails("migrate", stopped, "--", target, code=2)
+    assert "target" in msg
+    assert not os.path.exists("/tmp/hutch-pwned")
+    assert hutch.status(stopped) == "stopped"

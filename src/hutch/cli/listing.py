@@ -7,6 +7,10 @@ import argparse
 
 from hutch.cli import common
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hutch.errors import HutchError
+
 HEADERS = {
     "ctid": ("CTID", ">10"),
     "nproc": ("NPROC", "<6"),
@@ -46,7 +50,7 @@ def add_arguments(p: argparse.ArgumentParser, verb: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from hutch.container.info import container_ids, describe
     from hutch.container.state import running_state
-    from hutch.errors import UsageError
+    from hutch.errors import InvalidConfig, StateConflict, UsageError
 
     cols = tuple(c.strip() for c in args.output.split(",")) if args.output else DEFAULT
     for c in cols:
@@ -54,24 +58,52 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"unknown column {c!r}", hint="columns: " + ",".join(HEADERS))
     paths = common.paths(args)
     wanted = [common.valid_id(c) for c in args.ctids] or container_ids(paths)
+    # a container whose run state cannot be read is left out, and named at the end
+    broken: list[HutchError] = []
     if not (args.all or args.stopped or args.ctids):
         # the default view: running ones only, and those need no config.toml parsing
-        wanted = [c for c in wanted if running_state(paths, c) is not None]
-    rows = [describe(paths, c, require=bool(args.ctids), columns=cols) for c in wanted]
+        running = []
+        for c in wanted:
+            try:
+                if running_state(paths, c) is not None:
+                    running.append(c)
+            except StateConflict as e:
+                broken.append(e)
+        wanted = running
+    rows = []
+    for c in wanted:
+        try:
+            rows.append(describe(paths, c, require=bool(args.ctids), columns=cols))
+        except StateConflict as e:
+            broken.append(e)
+        else:
+            if rows[-1].get("error"):  # shown (its config is unreadable), and named
+                broken.append(InvalidConfig(rows[-1]["error"]))
     if args.stopped:
         rows = [r for r in rows if r["status"] == "stopped"]
     elif not (args.all or args.ctids):
         rows = [r for r in rows if r["status"] != "stopped"]
     if args.json:
         common.print_json([{c: r.get(c) for c in cols} for r in rows])
-        return 0
+        return _broken(broken)
     lines = []
     if not args.no_header:
         lines.append(" ".join(format(HEADERS[c][0], HEADERS[c][1]) for c in cols))
     for r in rows:
         lines.append(" ".join(format(_cell(r.get(c), c), HEADERS[c][1]) for c in cols))
     print("\n".join(line.rstrip() for line in lines))
-    return 0
+    return _broken(broken)
+
+
+def _broken(errors: list[HutchError]) -> int:
+    """One line for the containers `list` could not show; its exit status."""
+    if not errors:
+        return 0
+    import sys
+
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    print(f"hutch: {errors[0]}{more}", file=sys.stderr)
+    return int(errors[0].exit_code)
 
 
 def _cell(value: object, column: str = "") -> str:

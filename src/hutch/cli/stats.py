@@ -94,7 +94,10 @@ def running_states(paths: Paths, ctids: list[str], strict: bool = True) -> list[
         ctid = name[: -len(".json")]
         if not name.endswith(".json") or "." in ctid:  # ID.maxheld.json and the like
             continue
-        st = RunState.load_file(directory / name)
+        try:
+            st = RunState.load_file(directory / name)
+        except StateConflict:
+            continue  # `hutch list` and `status` name it; stats show what they can read
         if st is not None and st.alive():
             found.append(st)
     found.sort(key=lambda s: ids.sort_key(s.ctid))

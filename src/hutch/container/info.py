@@ -7,7 +7,7 @@ from collections.abc import Collection
 from typing import Any
 
 from hutch.container.state import RunState
-from hutch.errors import NotFound, StateConflict
+from hutch.errors import HutchError, NotFound, StateConflict
 from hutch.paths import Paths
 
 # columns read from the cgroup counters, only when asked for (`list -o`)
@@ -102,7 +102,7 @@ def describe(
         or any(c in CONFIG_COLUMNS for c in columns)
         or not (st and st.hostname)
     ):
-        info.update(_from_config(paths, ctid))
+        info.update(_from_config(paths, ctid, strict=require))
     if st is not None and alive:
         if st.hostname:
             info["hostname"] = st.hostname
@@ -131,7 +131,7 @@ def _diskspace(paths: Paths, ctid: str) -> int | None:
         return None
 
 
-def _from_config(paths: Paths, ctid: str) -> dict[str, Any]:
+def _from_config(paths: Paths, ctid: str, strict: bool = False) -> dict[str, Any]:
     from hutch.config import load
 
     try:
@@ -139,7 +139,10 @@ def _from_config(paths: Paths, ctid: str) -> dict[str, Any]:
     except (NotFound, StateConflict):
         raise
     except Exception as e:  # a broken config must not break `list` for every container
+        if strict and isinstance(e, HutchError):
+            raise  # `status`: the one container asked for
         return {
+            "error": str(e),  # `list` names it after the table
             "hostname": "-",
             "template": "-",
             "onboot": False,

@@ -75,10 +75,16 @@ def create(
 def _idmap_chosen(host: Host, values: dict[str, object]) -> Iterator[None]:
     """Pick the host IDs of a new unprivileged container (into `values`). An isolated block
     is held under a lock until the container exists, so two creates never pick the same."""
-    if values.get("security.privileged") or values.get("security.idmap_base") is not None:
+    from hutch.security import idmap
+
+    if values.get("security.privileged"):
         yield
         return
-    from hutch.security import idmap
+    base = values.get("security.idmap_base")
+    if isinstance(base, int):
+        idmap.check_base(base)  # a --config file's base must be root's to give
+        yield
+        return
 
     mode = str(values.get("security.idmap") or "shared")
     if mode == "shared":

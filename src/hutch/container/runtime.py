@@ -32,7 +32,7 @@ from hutch.container.mounts import (
 from hutch.container.nsflags import NAMESPACE_FLAGS
 from hutch.container.spawn import InitSpec, kill_and_reap, spawn
 from hutch.container.state import RunState, proc_starttime
-from hutch.errors import HutchError, NotFound, OperationFailed, StateConflict
+from hutch.errors import HutchError, InvalidConfig, NotFound, OperationFailed, StateConflict
 from hutch.linux import syscalls as sc
 from hutch.linux.worker import run_in_worker
 from hutch.network import nat, portfilter
@@ -40,6 +40,7 @@ from hutch.network import setup as netsetup
 from hutch.network.plan import addresses, has_network, network_plan
 from hutch.network.resolv import write_resolv_conf
 from hutch.security import confine, devices
+from hutch.security.idmap import check_base
 from hutch.security.idmap import mode as idmap_mode
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,17 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
         root_warnings = write_hostname_files(str(rootfs), cfg.hostname, strict=False)
     else:
         root_warnings = []
+    if cfg.idmap is not None:
+        check_base(cfg.idmap.base)  # a hand-edited config.toml: only root's own IDs
+    elif not cfg.security_privileged:
+        # a config.toml cut short (or edited) lost its base: that must not make the
+        # container privileged, which is an explicit opt-in
+        raise InvalidConfig(
+            f"{host.paths.ct_config(ctid)}: security.idmap_base is missing and "
+            "security.privileged is not true",
+            hint="restore the idmap_base line, or set privileged = true under [security] "
+            "if it is meant to be privileged",
+        )
     undo: list = []
     try:
         cg, warnings = make_cgroup(host, cfg, undo)

@@ -155,6 +155,15 @@ def spawn(spec: InitSpec, before_go: Callable[[int], None] | None = None) -> int
                 os.close(fd)
 
 
+CAP_SYS_RESOURCE = 24
+
+
+def owner_may_be_the_container() -> bool:
+    """Whether a container's user namespace can be owned by its root's host uid: hutch's
+    root must hold CAP_SYS_RESOURCE itself (see make_userns)."""
+    return bool(sc.capget()[0] >> CAP_SYS_RESOURCE & 1)
+
+
 def make_userns(idmap: IdMap) -> int:
     """A new user namespace with `idmap` as its uid and gid map; returns an fd of it.
 
@@ -167,7 +176,26 @@ def make_userns(idmap: IdMap) -> int:
         try:
             os.close(ready_r)
             os.close(done_w)
-            sc.unshare(sc.CLONE_NEWUSER)
+            # Created with the container root's host IDs as its owner: the kernel charges
+            # per-user counts (inotify instances and watches, user namespaces...) of
+            # everything inside at each level up to the owner, so the container uses its
+            # own host user's share, not the host root's (128 inotify instances filled
+            # inside made every inotify_init of the host's root fail). Root (the saved
+            # uid) can still write the maps; a host that refuses an unprivileged
+            # user namespace gets one owned by root as before. So does a root without
+            # CAP_SYS_RESOURCE (a sandbox): only ownership then gives it that power over
+            # the container's processes, which CRIU needs (prlimit of every task).
+            base = idmap.to_host(0)
+            try:
+                if not owner_may_be_the_container():
+                    raise PermissionError
+                os.setegid(base)
+                os.seteuid(base)
+                sc.unshare(sc.CLONE_NEWUSER)
+            except OSError:
+                os.seteuid(0)
+                os.setegid(0)
+                sc.unshare(sc.CLONE_NEWUSER)
             os.write(ready_w, b"1")
             os.read(done_r, 1)  # EOF: hutchd has what it needs (or is gone)
         finally:

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from hutch.cgroups.base import Cgroup
+from hutch.errors import StateConflict
 from hutch.paths import Paths
 
 
@@ -93,7 +94,21 @@ class RunState:
         return {name: getattr(self, name) for name in self.FIELDS}
 
     def alive(self) -> bool:
-        return proc_starttime(self.pid) == self.starttime
+        """Its init runs: the recorded pid, born at the recorded time, in its cgroup (a state
+        file naming some other process, the host's init say, is no container of ours)."""
+        return proc_starttime(self.pid) == self.starttime and self._in_own_cgroup()
+
+    def _in_own_cgroup(self) -> bool:
+        if not self.cgroup:
+            return True  # a record without groups (from before they were kept): trust it
+        # the container's top group, as /proc/PID/cgroup shows it: /<subtree>/<ctid>[/...]
+        mark = "/" + "/".join(Path(self.cgroup[0][1]).parts[-2:])
+        try:
+            with open(f"/proc/{self.pid}/cgroup") as f:
+                lines = f.read().splitlines()
+        except OSError:
+            return False
+        return any(line.endswith(mark) or mark + "/" in line for line in lines)
 
     @property
     def cgroups(self) -> Cgroup:
@@ -112,12 +127,34 @@ class RunState:
 
     @classmethod
     def load_file(cls, path: Path) -> RunState | None:
+        """The state in `path`; None if there is none. An unreadable one is an error naming
+        the file: taking it for "not running" would let a second init start beside the
+        first, or leave a running container that no command can reach."""
         try:
-            return cls(**json.loads(path.read_text()))
+            data = json.loads(path.read_bytes())
+            st = cls(**data)
+            if not (
+                isinstance(st.pid, int)
+                and st.pid > 0
+                and isinstance(st.starttime, int)
+                and isinstance(st.cgroup, list)
+                and all(
+                    isinstance(d, list) and len(d) == 2 and all(isinstance(x, str) for x in d)
+                    for d in st.cgroup
+                )
+            ):
+                raise ValueError("bad pid, starttime or cgroup")
+            if proc_starttime(st.pid) == st.starttime and not st._in_own_cgroup():
+                raise ValueError(f"its pid {st.pid} is a process outside the container")
+            return st
         except FileNotFoundError:
             return None
-        except (ValueError, TypeError):
-            return None  # a torn or foreign file is no state: the container is not running
+        except (ValueError, TypeError) as e:
+            ctid = path.name.removesuffix(".json")
+            raise StateConflict(
+                f"{path}: unreadable run state of container {ctid} ({e})",
+                hint=f"'hutch stop --kill {ctid}' ends what runs of it and removes the file",
+            ) from None
 
     @staticmethod
     def remove(paths: Paths, ctid: str) -> None:

@@ -70,41 +70,68 @@ ROUTES: dict[tuple[str, str], Handler] = {
 _CT_PATH = re.compile(r"/v1/containers/([^/]+)/([a-z]+)")
 
 
+# hutchd is one asyncio loop: a client that connects and sends nothing (or drips a byte a
+# second) must cost a bounded number of fds and never hold a slot others need.
+MAX_PENDING = 64  # connections still sending their request; the oldest goes for a new one
+MAX_CONNECTIONS = 256  # in all (requests being served, attached consoles); beyond: 503
+REQUEST_TIMEOUT = 10.0  # seconds to send the head and body of a request
+WRITE_TIMEOUT = 30.0  # seconds for a client to take its answer
+
+
 class Server:
     def __init__(self, sup: Supervisor) -> None:
         self.sup = sup
+        self.connections = 0
+        # the connections still reading their request, oldest first (dicts keep order)
+        self.pending: dict[asyncio.Task[Any], None] = {}
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.connections >= MAX_CONNECTIONS:
+            writer.write(wire.response(503, _error(HutchError("hutchd: too many connections"))))
+            writer.transport.abort()  # no drain: a client that does not read costs nothing
+            return
+        self.connections += 1
+        # a drain returns once the client took every byte: then closing loses nothing
+        writer.transport.set_write_buffer_limits(high=0)
         try:
-            try:
-                head = await reader.readuntil(b"\r\n\r\n")
-                start, headers = wire.parse_head(head[:-4])
-                method, path = start[0], start[1]
-                length = int(headers.get("content-length", "0"))
-                if length > wire.MAX_BODY:
-                    raise UsageError("request body too large")
-                raw = await reader.readexactly(length) if length else b""
-                body = json.loads(raw) if raw else {}
-                if not isinstance(body, dict):
-                    raise UsageError("request body must be a JSON object")
-            except (
-                asyncio.IncompleteReadError,
-                asyncio.LimitOverrunError,
-                ValueError,
-                IndexError,
-            ) as e:
-                writer.write(wire.response(400, _error(UsageError(f"bad request: {e}"))))
-                return
-            if headers.get("upgrade") == "hutch-console":
-                await self._console(path, reader, writer)
-                return
-            status, payload = await self._dispatch(method, path, body)
-            writer.write(wire.response(status, payload))
-            await writer.drain()
-        except (ConnectionError, BrokenPipeError):
-            pass
+            await self._serve(reader, writer)
+        except (ConnectionError, BrokenPipeError, TimeoutError, asyncio.CancelledError):
+            pass  # a client gone, too slow, or pushed out by newer ones: nothing to answer
         finally:
-            writer.close()
+            self.connections -= 1
+            writer.transport.abort()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        if len(self.pending) >= MAX_PENDING:
+            oldest = next(iter(self.pending))
+            del self.pending[oldest]
+            oldest.cancel()
+        self.pending[task] = None
+        try:
+            async with asyncio.timeout(REQUEST_TIMEOUT):
+                method, path, headers, body = await _read_request(reader)
+        except (
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ValueError,
+            IndexError,
+            UsageError,
+        ) as e:
+            writer.write(wire.response(400, _error(UsageError(f"bad request: {e}"))))
+            async with asyncio.timeout(WRITE_TIMEOUT):
+                await writer.drain()
+            return
+        finally:
+            self.pending.pop(task, None)
+        if headers.get("upgrade") == "hutch-console":
+            await self._console(path, reader, writer)
+            return
+        status, payload = await self._dispatch(method, path, body)
+        writer.write(wire.response(status, payload))
+        async with asyncio.timeout(WRITE_TIMEOUT):
+            await writer.drain()
 
     async def _dispatch(self, method: str, path: str, body: dict) -> tuple[int, Any]:
         try:
@@ -146,6 +173,22 @@ class Server:
         # show the tail of what the console printed (the prompt the user is looking for)
         writer.write(recent[-2048:])
         await console.attach(reader, writer)
+
+
+async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[str, str], dict]:
+    """Method, path, headers and JSON body of one request; the head is bounded by the
+    stream's limit (wire.MAX_HEAD), the body by wire.MAX_BODY."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    start, headers = wire.parse_head(head[:-4])
+    method, path = start[0], start[1]
+    length = int(headers.get("content-length", "0"))
+    if not 0 <= length <= wire.MAX_BODY:
+        raise UsageError(f"request body of {length} bytes (at most {wire.MAX_BODY})")
+    raw = await reader.readexactly(length) if length else b""
+    body = json.loads(raw) if raw else {}
+    if not isinstance(body, dict):
+        raise UsageError("request body must be a JSON object")
+    return method, path, headers, body
 
 
 def _error(e: HutchError) -> dict:

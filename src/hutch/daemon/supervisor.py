@@ -111,7 +111,10 @@ class Supervisor:
         try:
             netns = f"/proc/self/fd/{t.netns_fd}" if t.netns_fd >= 0 else None
             # `hutch set` may have changed the network since the start: the file knows
-            saved = RunState.load(self.host.paths, ctid)
+            try:
+                saved = RunState.load(self.host.paths, ctid)
+            except StateConflict:
+                saved = None  # unreadable: what it started with will do
             net = saved.net if saved is not None and saved.pid == t.state.pid else t.state.net
             cleanup(self.host, ctid, t.state.cgroups, net, netns)
         except Exception as e:
@@ -138,6 +141,8 @@ class Supervisor:
             cfg = lifecycle.require(self.host, ctid)
             t = self.running.get(ctid)
             if t is None:
+                if kill and self._kill_unrecorded(ctid):
+                    return {"id": ctid, "status": "stopped", "shutdown": "killed"}
                 raise StateConflict(f"container {ctid} is not running")
             t.stopping = True
             _thaw(t.state)
@@ -157,6 +162,23 @@ class Supervisor:
                     pass
                 await asyncio.wait_for(asyncio.shield(t.exited), KILL_WAIT)
             return {"id": ctid, "status": "stopped", "shutdown": how}
+
+    def _kill_unrecorded(self, ctid: str) -> bool:
+        """`stop --kill` of a container hutchd does not track, whose run state is unreadable
+        or whose groups still hold processes (what `start` refuses on): end them, remove
+        the groups and the state. True if there was anything to end."""
+        cg = self.host.cgroups.find(ctid)
+        try:
+            RunState.load(self.host.paths, ctid)
+            unreadable = False
+        except StateConflict:
+            unreadable = True
+        if not (unreadable or (cg.exists() and cg.pids())):
+            return False
+        log.warning("%s: killing what runs in its groups without a readable run state", ctid)
+        with container_lock(self.host.paths, ctid, wait=2.0):
+            cleanup(self.host, ctid, cg)
+        return True
 
     async def freeze(self, ctid: str) -> dict:
         async with self._lock(ctid):
@@ -256,7 +278,13 @@ class Supervisor:
         """Take over every container still running from an earlier hutchd."""
         state_dir = self.host.paths.run / "containers"
         for path in sorted(state_dir.glob("*.json")) if state_dir.is_dir() else []:
-            st = RunState.load_file(path)
+            if "." in path.stem:
+                continue  # ID.maxheld.json and the like
+            try:
+                st = RunState.load_file(path)
+            except StateConflict as e:
+                log.error("%s (left alone: 'hutch stop --kill' ends it)", e)
+                continue
             if st is None:
                 continue
             try:
@@ -275,6 +303,27 @@ class Supervisor:
                 cleanup(self.host, st.ctid, st.cgroups, st.net)
             except OSError as e:
                 log.error("cleanup of %s: %s", st.ctid, e)
+        self._undo_interrupted_starts(state_dir)
+
+    def _undo_interrupted_starts(self, state_dir: Path) -> None:
+        """A start killed between making the container's groups and writing its run state
+        left groups nobody records (and maybe an init waiting for a go that never comes):
+        nothing would ever stop or remove them, so undo that start. A group with a state
+        file, even an unreadable one, is left alone: that container may well be running."""
+        recorded = {p.stem for p in state_dir.glob("*.json")} if state_dir.is_dir() else set()
+        subtree = self.host.cgroups.subtree
+        names: set[str] = set()
+        for _, mnt in self.host.cgroups.hierarchies():
+            try:
+                names |= {d.name for d in (mnt / subtree).iterdir() if d.is_dir()}
+            except FileNotFoundError:
+                pass
+        for ctid in sorted(names - recorded - set(self.running)):
+            log.warning("%s: cgroups without a run state (a start was interrupted): removed", ctid)
+            try:
+                cleanup(self.host, ctid, self.host.cgroups.find(ctid))
+            except OSError as e:
+                log.error("cleanup of %s: %s", ctid, e)
 
     def _reattach_console(self, st: RunState) -> Console | None:
         if not st.console:

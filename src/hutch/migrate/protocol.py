@@ -34,6 +34,7 @@ from hutch.errors import (
     KernelFeatureMissing,
     OperationFailed,
     StateConflict,
+    UsageError,
 )
 from hutch.migrate.progress import Progress, human_bytes
 from hutch.migrate.transport import Remote, run_bounded
@@ -73,7 +74,21 @@ class Result:
         return dict(self.__dict__)
 
 
+def check_target(target: str) -> str:
+    """Refuse an ssh destination ssh would read as an option (`-oProxyCommand=...` runs a
+    command here as root) or one with blanks or control characters (split or hidden in
+    logs and in the remote command line). A host, user@host or [v6]: nothing more."""
+    if not target:
+        raise UsageError("the target host is empty")
+    if target.startswith("-"):
+        raise UsageError(f"target {target!r} starts with '-': ssh would take it for an option")
+    if any(c.isspace() or not c.isprintable() for c in target):
+        raise UsageError(f"target {target!r} contains blanks or control characters")
+    return target
+
+
 def migrate(host: Host, ctid: str, opts: Options) -> Result:
+    check_target(opts.host)
     cfg = lifecycle.require(host, ctid)
     was_running = running_state(host.paths, ctid) is not None
     if opts.online and not was_running:

@@ -19,16 +19,24 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 from pathlib import Path
 from typing import Any
 
-from hutch.config import load, save_changes
+from hutch.config import ContainerConfig, load, save_changes
 from hutch.container import lifecycle
 from hutch.container.host import Host
 from hutch.container.lock import container_lock
-from hutch.errors import AlreadyExists, DaemonError, HutchError, NotFound, StateConflict
+from hutch.errors import (
+    AlreadyExists,
+    DaemonError,
+    HutchError,
+    InvalidConfig,
+    NotFound,
+    StateConflict,
+)
 from hutch.storage import backends
 
 MARK = ".migrating"
@@ -110,6 +118,7 @@ def adopt(host: Host, ctid: str, keep_base: bool = False) -> dict[str, Any]:
         if not (staging / "config.toml").is_file():
             raise NotFound(f"no copy of container {ctid} was received (no {staging}/config.toml)")
         cfg = load(staging / "config.toml", ctid)
+        _consented(host, cfg)
         old = cfg.idmap
         base = _choose_base(host, cfg.security_idmap, old.base if old else None)
         if keep_base and base != (old.base if old else None):
@@ -131,6 +140,52 @@ def adopt(host: Host, ctid: str, keep_base: bool = False) -> dict[str, Any]:
         (staging / MARK).write_text("unfinished: 'hutch receive abort' removes this container\n")
         os.rename(staging, ctdir)
     return {"ctid": ctid, "idmap_base": base, "shifted": old is not None and base != old.base}
+
+
+HOST_SETTINGS = "hutch.toml"  # in this host's etc/hutch: settings of the host, not of one container
+
+
+def accepted(host: Host) -> set[str]:
+    """The weakening keys this host's operator accepts from a sender: `[migrate] accept` in
+    etc/hutch/hutch.toml, a list of key names, or `["all"]`. Absent: none."""
+    import tomllib
+
+    path = host.paths.etc / HOST_SETTINGS
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        return set()
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise InvalidConfig(f"{path}: {e}") from None
+    table = data.get("migrate", {})
+    names = table.get("accept", []) if isinstance(table, dict) else None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise InvalidConfig(f"{path}: migrate.accept: expected a list of key names")
+    from hutch.config.weakening import WEAKENS
+
+    unknown = set(names) - set(WEAKENS) - {"all"}
+    if unknown:
+        raise InvalidConfig(
+            f"{path}: migrate.accept: {', '.join(sorted(unknown))}: not a key that needs "
+            f"consent (one of: all, {', '.join(WEAKENS)})"
+        )
+    return set(WEAKENS) if "all" in names else set(names)
+
+
+def _consented(host: Host, cfg: ContainerConfig) -> None:
+    """Refuse a received config that loosens confinement unless this host's operator
+    accepted each such key: the sender's say-so is not this host's consent."""
+    from hutch.config.weakening import weakened
+
+    refused = {k: v for k, v in weakened(cfg).items() if k not in accepted(host)}
+    if refused:
+        what = ", ".join(f"{k} = {json.dumps(v)}" for k, v in refused.items())
+        raise InvalidConfig(
+            f"container {cfg.ctid} is refused here: its config weakens confinement ({what})",
+            hint=f"this host's operator may accept it: [migrate] accept = "
+            f"{json.dumps(sorted(refused))} in {host.paths.etc / HOST_SETTINGS}",
+        )
 
 
 def _choose_base(host: Host, mode: str, old: int | None) -> int | None:

@@ -78,7 +78,7 @@ class Remote:
         err = os.path.join(self._dir, "master.err")
         with open(err, "wb") as errf:
             self._master = subprocess.Popen(
-                ["ssh", *self.ssh_opts, "-M", "-N", "-o", "ControlPersist=no", self.host],
+                ["ssh", *self.ssh_opts, "-M", "-N", "-o", "ControlPersist=no", "--", self.host],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=errf,
@@ -99,7 +99,7 @@ class Remote:
 
     def _check(self) -> bool:
         r = subprocess.run(
-            ["ssh", *self.ssh_opts, "-O", "check", self.host],
+            ["ssh", *self.ssh_opts, "-O", "check", "--", self.host],
             stdin=subprocess.DEVNULL,
             capture_output=True,
             timeout=CONNECT_TIMEOUT,
@@ -136,7 +136,7 @@ class Remote:
     ) -> subprocess.CompletedProcess[str]:
         """Run a command on the target (quoted for its shell); never raises for its status."""
         return run_bounded(
-            ["ssh", *self.ssh_opts, self.host, "--", shlex.join(argv)],
+            ["ssh", *self.ssh_opts, "--", self.host, shlex.join(argv)],
             timeout,
             f"{self.host}: '{shlex.join(argv)}' did not finish in {timeout:.0f}s",
         )
@@ -204,8 +204,8 @@ class Remote:
                 [
                     "ssh",
                     *self.ssh_opts,
+                    "--",  # the host is never an option, nor is the command after it
                     self.host,
-                    "--",
                     f"mkdir -p {shlex.quote(dest)} && {remote}",
                 ],
                 timeout,

@@ -130,6 +130,20 @@ def allocate(mode: str, taken: set[int], subuid: Path = SUBUID, subgid: Path = S
     )
 
 
+def check_base(base: int, subuid: Path = SUBUID, subgid: Path = SUBGID) -> None:
+    """Refuse a base whose block [base, base+SIZE) is not wholly inside root's subordinate
+    ranges in both files: IDs outside them may be real host users (a hand-edited config.toml
+    or a `--config` file could otherwise map the container's root onto, say, uid 1000)."""
+    for path in (subuid, subgid):
+        if not any(s <= base and base + SIZE <= s + n for s, n in subordinate_ranges(path)):
+            raise InvalidConfig(
+                f"security.idmap_base {base}: host IDs {base}..{base + SIZE - 1} are not in "
+                f"root's subordinate range in {path}",
+                hint=f"pick a base inside root's ranges in {subuid} and {subgid}, or leave "
+                "idmap_base out (hutch picks one)",
+            )
+
+
 # -- shifting a tree's owners ------------------------------------------------------------------
 
 XATTR_CAPS = "security.capability"
