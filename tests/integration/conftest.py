@@ -3,8 +3,9 @@
 * `host_leak_check` (session, autouse): snapshots the host before the first integration test
   and after the last one, and fails the run (an error in teardown naming each leak) if a
   mount, a `hutch*` cgroup directory, a network device, a loop device or a descendant process
-  appeared or vanished. The test process is made a child subreaper first, so what the tests
-  start and orphan (hutchd, the inits of a killed hutchd) stays its descendant and is seen.
+  appeared or vanished, or an nftables table of one of this run's roots was left. The test
+  process is made a child subreaper first, so what the tests start and orphan (hutchd, the
+  inits of a killed hutchd) stays its descendant and is seen.
   Other people's work on a shared host is told apart where it can be: cgroups of a hutchd
   that is not ours, mounts and loop files under /tmp but outside this run's temp directory.
 * `hutch_root` (module): a `Hutch` on a fresh root in a temp directory; at the end every
@@ -184,6 +185,22 @@ def _hutch_cgroups() -> set[str]:
     return found
 
 
+def _hutch_nft_tables() -> set[str]:
+    """`FAMILY NAME` of the nftables tables of the host's namespace named hutch* (NAT,
+    port filters), or none without nft: nobody else's tables are read."""
+    nft = shutil.which("nft") or ("/usr/sbin/nft" if os.access("/usr/sbin/nft", os.X_OK) else None)
+    if nft is None:
+        return set()
+    try:
+        argv = [nft, "-j", "list", "tables"]
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+        items = json.loads(p.stdout or "{}").get("nftables", [])
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        return set()
+    tables = (i["table"] for i in items if "table" in i)
+    return {f"{t['family']} {t['name']}" for t in tables if t["name"].startswith("hutch")}
+
+
 def _loop_devices() -> dict[str, str]:
     loops = {}
     for dev in Path("/sys/block").glob("loop*"):
@@ -199,6 +216,7 @@ class HostSnapshot:
     netdevs: set[str]
     loops: dict[str, str]
     procs: dict[tuple[int, int], str]
+    nft_tables: set[str]
 
     @classmethod
     def take(cls) -> HostSnapshot:
@@ -212,6 +230,7 @@ class HostSnapshot:
             set(os.listdir("/sys/class/net")),
             _loop_devices(),
             procs,
+            _hutch_nft_tables(),
         )
 
     def leaks(self, after: HostSnapshot, ours: Path) -> list[str]:
@@ -240,6 +259,11 @@ class HostSnapshot:
         out += [
             f"process left: {desc}" for key, desc in after.procs.items() if key not in self.procs
         ]
+        # tables of this run's roots only (hutch_<8 hex>...: the root's cgroup name)
+        prefixes = tuple(cg.replace("-", "_") for cg in _OUR_CGROUPS if cg != "hutch")
+        for table in sorted(after.nft_tables - self.nft_tables):
+            if prefixes and table.split()[1].startswith(prefixes):
+                out.append(f"nft table left: {table}")
         return out
 
 

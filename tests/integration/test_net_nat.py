@@ -84,10 +84,13 @@ class Net:
         self.hutch, self.host, self.outside = hutch, host, outside
 
     def hutch_rules(self) -> list[dict]:
-        """Every rule in a hutch table of the host namespace (an empty list: no table)."""
+        """Every rule in a hutch NAT table of the host namespace (an empty list: no table);
+        the netdev tables of the spoofing filter are another story (test_net_filter.py)."""
         out = json.loads(run(*in_ns(self.host, "nft", "-j", "list", "ruleset")).stdout)
-        tables = [i["table"]["name"] for i in out["nftables"] if "table" in i]
-        rules = [i["rule"] for i in out["nftables"] if "rule" in i]
+        items = [i for i in out["nftables"] if i.get("table", i.get("rule", {})).get("family")]
+        items = [i for i in items if i.get("table", i.get("rule"))["family"] == "inet"]
+        tables = [i["table"]["name"] for i in items if "table" in i]
+        rules = [i["rule"] for i in items if "rule" in i]
         hutch_tables = [t for t in tables if t == "hutch" or t.startswith("hutch_")]
         theirs = [r for r in rules if r["table"] in hutch_tables]
         assert hutch_tables or not theirs

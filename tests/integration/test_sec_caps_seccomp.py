@@ -116,6 +116,60 @@ def test_host_level_calls_are_refused_natively_and_through_i386(hutch, ct, syspr
     assert p.returncode == 128 + signal.SIGSYS and "ret" not in p.stdout, p
 
 
+# The policy table's newer refusals, with the answer each gives: ENOSYS where programs fall
+# back to an older call (clone3 -> clone, the new mount API -> mount(2)). The arguments are
+# ones the kernel itself would reject (NULL pointers: EFAULT, size 0: EINVAL), so a call the
+# filter let through fails harmlessly and differently.
+POLICY_ANSWERS = [
+    ("io_uring_setup", 425, (1, 0), errno.EPERM),
+    ("fsopen", 430, (0, 0), errno.ENOSYS),
+    ("fsconfig", 431, (-1, 6), errno.ENOSYS),
+    ("fsmount", 432, (-1, 0, 0), errno.ENOSYS),
+    ("open_tree", 428, (-100, 0, 0), errno.ENOSYS),
+    ("move_mount", 429, (-1, 0, -100), errno.ENOSYS),
+    ("clone3", 435, (0, 0), errno.ENOSYS),
+]
+# and what the kernel says to the same calls unconfined
+KERNEL_ANSWERS = {
+    "io_uring_setup": errno.EFAULT,
+    "fsopen": errno.EFAULT,
+    "fsconfig": errno.EINVAL,
+    "fsmount": errno.EBADF,
+    "open_tree": errno.EFAULT,
+    "move_mount": errno.EFAULT,
+    "clone3": errno.EINVAL,
+}
+
+
+def test_policy_answers_natively_and_through_i386(hutch, ct, sysprobe):
+    for abi in ("x86_64", "i386"):  # the numbers are the same on both
+        for name, nr, args, answer in POLICY_ANSWERS:
+            assert _call(hutch, ct, sysprobe, abi, nr, *args) == f"errno {answer}", (abi, name)
+    # the personality query and PER_LINUX32 stay; ADDR_NO_RANDOMIZE is refused
+    assert _call(hutch, ct, sysprobe, "x86_64", 135, 0xFFFFFFFF) == "ret 0"
+    assert _call(hutch, ct, sysprobe, "x86_64", 135, 0x0040000) == f"errno {errno.EPERM}"
+    assert _call(hutch, ct, sysprobe, "i386", 136, 0x0400000) == f"errno {errno.EPERM}"
+    # and a container's ordinary work goes on: busybox forks (clone), mounts a tmpfs
+    out = hutch.ok(
+        "exec",
+        ct,
+        "sh -c 'mkdir -p /tmp/m && mount -t tmpfs none /tmp/m && echo ok && umount /tmp/m'",
+    ).stdout
+    assert out.strip() == "ok", out
+
+
+def test_unconfined_kernel_answers(hutch, sysprobe):
+    """The answers above are the filter's: unconfined, the kernel gives its own."""
+    ctid = hutch.create()
+    hutch.ok("set", ctid, "--seccomp", "unconfined", "--save")
+    hutch.start(ctid)
+    got = {
+        name: _call(hutch, ctid, sysprobe, "x86_64", nr, *args)
+        for name, nr, args, _ in POLICY_ANSWERS
+    }
+    assert got == {name: f"errno {e}" for name, e in KERNEL_ANSWERS.items()}
+
+
 def test_cap_drop_and_seccomp_deny_from_the_config(hutch):
     ctid = hutch.create(hostname="ct-sec2.example")
     hutch.ok("set", ctid, "--cap_drop", "CAP_NET_RAW", "--seccomp_deny", "sethostname", "--save")

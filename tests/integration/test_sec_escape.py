@@ -8,10 +8,11 @@ host has it, kexec and module calls the kernel rejects after its permission chec
 every attack the host is read again (clock, host name, sysctls, release agents, mounts, a
 host process the attacks aim at, hutchd): it must be as it was.
 
-Every attack runs in two modes (`MODES`): unprivileged (the default: soon root mapped to an
-unprivileged host uid by a user namespace) and privileged (`--privileged`: no user namespace,
-CAP_SYS_ADMIN out of the bounding set). Until `--privileged` exists, `create_in_mode` stands
-in for it (see there); the tests compare behaviour, never uids.
+Every attack runs in two modes (`MODES`): unprivileged (the default: root mapped to an
+unprivileged host uid by a user namespace) and privileged (`--privileged`: a user namespace
+that maps every ID to itself, CAP_SYS_ADMIN out of the bounding set). Until `--privileged`
+exists, `create_in_mode` stands in for it (see there); the tests compare behaviour, never
+uids.
 """
 
 from __future__ import annotations
@@ -125,6 +126,12 @@ class HostFacts:
             "victim": (victim.get("State", "?")[:1], victim.get("TracerPid", "?").strip()),
             "hutchd alive": os.path.exists(f"/proc/{self.hutchd}"),
             "marker": self.marker.read_text(),
+            # usermode helpers the host's kernel runs as its root (issue 12 item 5)
+            "kernel.modprobe": _read("/proc/sys/kernel/modprobe"),
+            "uevent_helper": _read("/sys/kernel/uevent_helper"),
+            "binfmt_misc": sorted(os.listdir("/proc/sys/fs/binfmt_misc"))
+            if os.path.isdir("/proc/sys/fs/binfmt_misc")
+            else [],
         }
 
 
@@ -295,9 +302,44 @@ ARGS = {
     "open_by_handle": lambda h: [h.marker],
     "fds": lambda h: [],
     "userns": lambda h: [_read("/proc/sys/kernel/ctrl-alt-del").strip()],
+    # -- seccomp: the default policy table (issue 12 item 6) --
+    "io_uring_setup": lambda h: [],
+    "fsopen": lambda h: [],
+    "fsmount": lambda h: [],
+    "fspick": lambda h: [],
+    "open_tree": lambda h: [],
+    "move_mount": lambda h: [],
+    "mount_setattr": lambda h: [],
+    "nested_unshare": lambda h: [],
+    "nested_clone": lambda h: [],
+    "nested_clone3": lambda h: [],
+    "vsock": lambda h: [],
+    "vsock_i386": lambda h: [],
+    "personality": lambda h: [],
+    "tiocsti": lambda h: [],
+    "tioclinux": lambda h: [],
+    # -- seccomp: end --
 }
 # the probe's name for an attack aimed differently here
 PROBE_NAME = {"host_proc_victim": "host_proc"}
+
+# -- privileged: device nodes, SCHED_FIFO, host-wide knobs (issue 12 item 5) ---------------
+# (hutch_root's directory holds the marker; its run directory and hutchd's socket are there)
+ARGS.update(
+    {
+        "mknod_console": lambda h: [*h.disk],
+        "sched_fifo": lambda h: [],
+        "powercap": lambda h: [],
+        "asound": lambda h: [],
+        "modprobe": lambda h: [],
+        "uevent_helper": lambda h: [],
+        "binfmt_misc": lambda h: [],
+        "power_state": lambda h: [],
+        "proc_net_unix": lambda h: [h.marker.parent / "run/hutch/hutchd.sock"],
+        "run_hutch": lambda h: [h.marker.parent / "run/hutch"],
+    }
+)
+# -- privileged: end --
 
 
 @pytest.mark.parametrize("attack", list(ARGS))
@@ -468,3 +510,110 @@ def test_symlinked_mount_targets_stay_inside(hutch, mode, tmp_path):
         print(f"start refused: {p.stderr.strip()}")
     hutch.ok("destroy", ctid)
     untouched()
+
+
+# -- privileged: the host's links through IFLA_TARGET_NETNSID (issue 12 item 5) ------------
+
+HOST_LINK = "hpvtgt0"  # a bridge of the test's own: this kernel may lack dummy links
+
+
+@pytest.fixture(scope="module")
+def host_link() -> str:
+    subprocess.run(["ip", "link", "add", HOST_LINK, "type", "bridge"], check=True)
+    try:
+        yield HOST_LINK
+    finally:
+        subprocess.run(["ip", "link", "del", HOST_LINK], check=False)
+
+
+def test_target_netnsid_is_refused(request, hutch_root, host, mode, probe_binary, host_link):
+    """A container with a veth holds an id for the host's network namespace (the kernel
+    allocates it when the link is dumped inside); rtnetlink requests aimed at that id with
+    IFLA_TARGET_NETNSID must not list or change the host's links."""
+    expect_hole(request, mode, "target_netnsid")
+    ctid = create_in_mode(hutch_root, mode, "--netif_add", "ifname=eth0")
+    try:
+        dest = hutch_root.rootfs(ctid) / "probe"
+        shutil.copyfile(probe_binary, dest)
+        dest.chmod(0o755)
+        owner = hutch_root.rootfs(ctid).stat()
+        os.chown(dest, owner.st_uid, owner.st_gid)
+        hutch_root.start(ctid)
+        mtu = _read(f"/sys/class/net/{host_link}/mtu").strip()
+        before = host.state()
+        p = run_probe(hutch_root, ctid, "target_netnsid", host_link, mtu)
+        print(f"target_netnsid: {p.stdout.strip()}")
+        assert_host_unchanged(before, host.state())
+        assert _read(f"/sys/class/net/{host_link}/mtu").strip() == mtu
+        text = assert_refused(p, "target_netnsid")
+        # the attack had something to aim at: the id of the veth's host end's namespace
+        assert "ids held []" not in text, text
+    finally:
+        hutch_root.remove_containers([ctid])
+
+
+# what CAP_SYS_ADMIN would open to a privileged container without a user namespace of its own
+SYS_ADMIN_ATTACKS = (
+    "umount_masks",
+    "umount_proc_sys",
+    "remount_proc_sys",
+    "remount_proc",
+    "remount_sys",
+    "proc_mount",
+    "sysfs_mount",
+    "cgroup_mount",
+    "release_agent",
+    "binfmt_misc",
+    "mknod_console",
+)
+
+
+def test_privileged_with_cap_sys_admin_stays_in_its_namespaces(hutch_root, host, probe_binary):
+    """`--cap_keep CAP_SYS_ADMIN` gives a privileged container powers over its own
+    namespaces only: its user namespace maps every ID to itself, so the masks stay locked
+    and the host's superblocks out of reach (once it voided every guarantee)."""
+    ctid = create_in_mode(hutch_root, "privileged", "--cap_keep", "CAP_SYS_ADMIN")
+    try:
+        dest = hutch_root.rootfs(ctid) / "probe"
+        shutil.copyfile(probe_binary, dest)
+        dest.chmod(0o755)
+        hutch_root.start(ctid)
+        bnd = hutch_root.ok("exec", ctid, "grep", "CapBnd", "/proc/self/status").stdout
+        assert int(bnd.split()[1], 16) & (1 << 21), bnd  # CAP_SYS_ADMIN is there
+        for attack in SYS_ADMIN_ATTACKS:
+            before = host.state()
+            p = run_probe(hutch_root, ctid, attack, *ARGS[attack](host))
+            print(f"{attack} (CAP_SYS_ADMIN): {p.stdout.strip()}")
+            assert_host_unchanged(before, host.state())
+            assert_refused(p, attack)
+    finally:
+        hutch_root.remove_containers([ctid])
+
+
+def test_sched_fifo_refused_under_a_high_rtprio_limit(hutch_root, host, target, mode):
+    """Without CAP_SYS_NICE over the host, RLIMIT_RTPRIO alone decides SCHED_FIFO/RR: an
+    operator's shell (or hutchd) with a high one must not pass it on to `exec`."""
+    import resource
+
+    def high_rtprio() -> None:
+        resource.setrlimit(resource.RLIMIT_RTPRIO, (99, 99))
+
+    raise_it = "import resource; resource.setrlimit(resource.RLIMIT_RTPRIO, (99, 99))"
+    if subprocess.run([sys.executable, "-c", raise_it], capture_output=True).returncode:
+        pytest.skip("this host's root cannot raise RLIMIT_RTPRIO (no CAP_SYS_RESOURCE)")
+
+    env = {k: v for k, v in os.environ.items() if k != "HUTCH_ROOT"}
+    p = subprocess.run(
+        hutch_root.argv("exec", target, "--", "/probe", "sched_fifo"),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=EXEC_TIMEOUT,
+        preexec_fn=high_rtprio,
+    )
+    print(f"sched_fifo (CLI at RTPRIO 99): {p.stdout.strip()}")
+    assert_refused(p, "sched_fifo")
+
+
+# -- privileged: end --

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.root
 CAP_SYS_PTRACE = 19
 CAP_SYS_ADMIN = 21
 CAP_NET_RAW = 13
-FULL_MAP = ["0", "0", "4294967295"]  # the initial user namespace's map
+FULL_MAP = ["0", "0", "4294967295"]  # the initial user namespace's map, and a privileged one's
 SUID_SU = "opt/suid/su"  # a setuid-root copy of busybox, as Debian's su
 CAPS_CAT = "opt/caps/cat"  # a copy of busybox with cap_net_raw+ep
 EMPTY_ROOT_PASSWORD = "root::0:0:99999:7:::\nnobody:*::0:99999:7:::\n"
@@ -334,16 +334,28 @@ def test_list_and_status_show_how_ids_map(hutch_root, shared, isolated, privileg
 # -- --privileged ------------------------------------------------------------------------------
 
 
-def test_privileged_has_no_user_namespace_and_fewer_caps(hutch_root, privileged):
+def test_privileged_has_an_identity_user_namespace_and_fewer_caps(hutch_root, privileged):
+    """IDs not shifted, capabilities not the host's: a user namespace of its own that maps
+    every ID to itself (issue 12 item 5), which `exec` joins too."""
     pid = hutch_root.init_pid(privileged)
     assert pid is not None
     assert config_of(hutch_root, privileged)["security"]["privileged"] is True
     assert "idmap_base" not in config_of(hutch_root, privileged)["security"]
-    assert os.readlink(f"/proc/{pid}/ns/user") == os.readlink("/proc/self/ns/user")
+    own = os.readlink(f"/proc/{pid}/ns/user")
+    assert own != os.readlink("/proc/self/ns/user")
     assert host_ids(pid)[0] == [0] * 4
-    out = sh(hutch_root, privileged, "cat /proc/1/uid_map; grep CapBnd /proc/self/status")
+    for name in ("uid_map", "gid_map"):
+        assert Path(f"/proc/{pid}/{name}").read_text().split() == FULL_MAP
+    out = sh(
+        hutch_root,
+        privileged,
+        "cat /proc/1/uid_map; grep CapBnd /proc/self/status; readlink /proc/self/ns/user; "
+        "mknod /tmp/console c 5 1 2>/dev/null && echo MADE || echo refused",
+    )
     lines = out.splitlines()
     assert lines[0].split() == FULL_MAP
+    assert lines[2] == own  # exec joined the container's user namespace
+    assert lines[3] == "refused"  # CAP_MKNOD is checked in the host's user namespace
     for bnd in (cap_bounding(pid), int(lines[1].split()[1], 16)):  # the init, and an exec
         assert not bnd & (1 << CAP_SYS_ADMIN) and not bnd & (1 << CAP_SYS_PTRACE), hex(bnd)
     st = hutch_root.rootfs(privileged).stat()

@@ -63,3 +63,24 @@ def test_fixups_on_a_tree(tmp_path: Path):
     assert list((tmp_path / "dev").iterdir()) == []
     assert (tmp_path / "etc/systemd/system/getty@.service").readlink() == Path("/dev/null")
     assert "deb http://m/debian bookworm main" in (tmp_path / "etc/apt/sources.list").read_text()
+
+
+def test_fixups_stay_inside_the_tree(tmp_path: Path):
+    """A package may have planted links in the tree: the fix-ups resolve inside it (issue 12
+    item 2), so nothing outside is emptied, written or read."""
+    tree, outside = tmp_path / "tree", tmp_path / "outside"
+    (tree / "etc").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "keep.log").write_text("host log\n")
+    (outside / "fstab").write_text("host fstab\n")
+    (tree / "etc/shadow").write_text("root:*:19000:0:99999:7:::\n")
+    (tree / "var").mkdir()
+    (tree / "var/log").symlink_to(str(outside))  # absolute: resolves inside the tree
+    (tree / "etc/fstab").symlink_to(str(outside / "fstab"))
+    (tree / "etc/rsyslog.conf").symlink_to(str(outside / "fstab"))
+    for op in db.fixup_plan("bookworm", "http://m/debian"):
+        op.execute(tree)
+    assert (outside / "keep.log").read_text() == "host log\n"
+    assert (outside / "fstab").read_text() == "host fstab\n"
+    assert not (tree / "etc/fstab").is_symlink()
+    assert "hutch" in (tree / "etc/fstab").read_text()

@@ -384,3 +384,83 @@ def test_symlink_attributes_are_not_user_ones(tmp_path):
     dest = tmp_path / "rootfs"
     extract(build(tmp_path / "a", [(ti, None)]), dest)  # the kernel refuses user.* there
     assert os.readlink(dest / "link") == "target"
+
+
+# -- bombs: what a template may unpack to is bounded (issue 12 item 9) -------------------------
+
+
+def _bomb(path: Path, compress) -> Path:
+    """A tar whose one member declares 100 GiB: the header, a little data, xz'd or gz'd."""
+    ti = tarfile.TarInfo("zeros")
+    ti.size = 100 << 30
+    ti.mtime = MTIME
+    path.write_bytes(compress(ti.tobuf(format=tarfile.GNU_FORMAT) + bytes(1 << 16)))
+    return path
+
+
+@pytest.mark.parametrize("suffix", ["tar.xz", "tar.gz"])
+def test_a_member_declaring_a_huge_size_is_refused_before_writing(tmp_path, suffix):
+    import lzma
+
+    compress = lzma.compress if suffix == "tar.xz" else gzip.compress
+    archive = _bomb(tmp_path / f"bomb.{suffix}", compress)
+    assert archive.stat().st_size < 4096  # tiny, and it claims 100 GiB
+    with pytest.raises(UnsafeEntry, match=r"entry zeros takes the files' data over 32\.0 GiB"):
+        extract(archive, tmp_path / "out")
+    assert leftovers(tmp_path, archive) == []
+
+
+def test_a_sparse_member_counts_at_its_full_size(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    with open(src / "lastlog", "wb") as fh:
+        fh.truncate(40 << 30)  # 40 GiB of holes: written out whole it would fill the disk
+    archive = tmp_path / "sparse.tar.gz"
+    subprocess.run(["tar", "-C", str(src), "-S", "-czf", str(archive), "lastlog"], check=True)
+    shutil.rmtree(src)
+    assert archive.stat().st_size < 1 << 20
+    with pytest.raises(UnsafeEntry, match=r"lastlog takes the files' data over .*sparse"):
+        extract(archive, tmp_path / "out")
+    assert leftovers(tmp_path, archive) == []
+
+
+def test_a_compression_bomb_is_stopped_by_the_ratio(tmp_path):
+    import lzma
+
+    from hutch.storage.extract import Caps
+
+    # 8 MiB of zeros in one member packs to ~1 KiB with xz: some 7000:1
+    archive = build(tmp_path / "ratio", [f("zeros", bytes(8 << 20))], "tar.xz")
+    assert lzma.decompress(archive.read_bytes())  # a valid archive, only a bomb
+    caps = Caps(max_ratio=200, ratio_floor=1 << 20)
+    with pytest.raises(BadArchive, match=r"decompresses to more than 200 times its size"):
+        extract(archive, tmp_path / "out", caps=caps)
+    assert leftovers(tmp_path, archive) == []
+    with pytest.raises(BadArchive, match="compression bomb"):
+        check(archive, caps=caps)
+    # the same archive under the default floor (64 MiB) is an ordinary small template
+    assert check(archive).size == 8 << 20
+
+
+def test_too_many_entries_are_refused(tmp_path):
+    from hutch.storage.extract import Caps
+
+    archive = build(tmp_path / "many", [f(f"f{i}", b"") for i in range(101)], "tar.gz")
+    with pytest.raises(BadArchive, match=r"more than 100 entries"):
+        extract(archive, tmp_path / "out", caps=Caps(max_entries=100))
+    assert leftovers(tmp_path, archive) == []
+    assert check(archive, caps=Caps(max_entries=101)).entries == 101
+
+
+def test_data_after_the_end_counts_too(tmp_path):
+    from hutch.storage.extract import Caps
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        ti, data = f("a", b"x")
+        tf.addfile(ti, io.BytesIO(data))
+    archive = tmp_path / "tail.tar.gz"
+    archive.write_bytes(gzip.compress(buf.getvalue() + bytes(4 << 20)))
+    caps = Caps(max_bytes=1 << 20, max_entries=10, max_ratio=10**9)
+    with pytest.raises(BadArchive, match=r"decompresses to more than"):
+        check(archive, caps=caps)

@@ -45,6 +45,21 @@ def test_of_and_privileged():
 # -- /etc/subuid, /etc/subgid -------------------------------------------------------------
 
 
+def test_a_privileged_container_gets_the_identity_map():
+    # IDs not shifted, but a user namespace all the same (issue 12 item 5)
+    assert idmap.userns_map(None) is idmap.IDENTITY
+    assert idmap.IDENTITY.map_text() == "0 0 4294967295\n"
+    assert [idmap.IDENTITY.to_host(i) for i in (0, 5, 1000000, 4294967294)] == [
+        0,
+        5,
+        1000000,
+        4294967294,
+    ]
+    assert idmap.IDENTITY.to_container(65536) == 65536
+    shifted = IdMap(1000000)
+    assert idmap.userns_map(shifted) is shifted
+
+
 def test_subordinate_ranges_by_name_and_number(tmp_path):
     path = write(
         tmp_path,

@@ -101,6 +101,11 @@ def test_a_device_the_host_lacks_is_named():
 def test_masks_and_readonly_paths():
     targets = {op.target for op in container_plan() if isinstance(op, Mask)}
     assert {"proc/sysrq-trigger", "proc/kcore", "proc/kmsg", "sys/firmware"} <= targets
+    # issue 12 item 5: the host's sound cards, RAPL energy counters (CVE-2020-8694)
+    assert {"proc/asound", "sys/class/powercap", "sys/devices/virtual/powercap"} <= targets
+    for own_net in (True, False):  # whoever mounted /sys
+        masks = {op.target for op in container_plan(own_net=own_net) if isinstance(op, Mask)}
+        assert "sys/devices/virtual/powercap" in masks
     ro = {op.target for op in container_plan() if isinstance(op, ReadOnly)}
     assert "proc/sys" in ro
 

@@ -47,9 +47,9 @@ def started(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Host, St
         lifecycle.destroy(host, "un")
 
 
-def _exec(host: Host, *argv: str) -> subprocess.CompletedProcess[str]:
+def _exec(host: Host, *argv: str, ctid: str = "un") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "hutch", "--root", str(host.paths.root), "exec", "un", *argv],
+        [sys.executable, "-m", "hutch", "--root", str(host.paths.root), "exec", ctid, *argv],
         capture_output=True,
         text=True,
         timeout=120,
@@ -116,3 +116,42 @@ def test_device_program_holds_in_the_user_namespace(started: tuple[Host, Started
 
 def _read(path: Path) -> str:
     return path.read_text().strip()
+
+
+def test_privileged_container_on_v2(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """--privileged: the IDs are the host's, in a user namespace that maps every ID to itself
+    (issue 12 item 5); its cgroup2 mount and inner group work as an unprivileged one's."""
+    sc.set_child_subreaper()
+    host = Host.from_root(str(tmp_path_factory.mktemp("v2priv")))
+    cfg = lifecycle.create(host, "pr", settings={"security.privileged": True})
+    assert cfg.idmap is None
+    s = launch(host, cfg, with_console=False)
+    try:
+        assert s.state.idmap_base == 0 and s.state.idmap == "privileged"
+        pid = s.state.pid
+        assert os.readlink(f"/proc/{pid}/ns/user") != os.readlink("/proc/self/ns/user")
+        assert Path(f"/proc/{pid}/uid_map").read_text().split() == ["0", "0", "4294967295"]
+        script = "; ".join(
+            [
+                "readlink /proc/self/ns/user",
+                "grep ' /sys/fs/cgroup ' /proc/mounts",
+                "mkdir /sys/fs/cgroup/svc && echo $$ >/sys/fs/cgroup/svc/cgroup.procs"
+                " && cat /proc/self/cgroup",
+                "mknod /tmp/console c 5 1 2>/dev/null && echo MADE || echo refused",
+            ]
+        )
+        r = _exec(host, "sh", "-c", script, ctid="pr")
+        lines = r.stdout.splitlines()
+        assert lines[0] == os.readlink(f"/proc/{pid}/ns/user"), (r.stdout, r.stderr)
+        assert " cgroup2 " in lines[1], lines
+        assert lines[2] == "0::/svc", (r.stdout, r.stderr)
+        assert lines[3] == "refused", lines
+        assert _exec(host, "rmdir", "/sys/fs/cgroup/svc", ctid="pr").returncode == 0
+    finally:
+        try:
+            os.kill(s.state.pid, signal.SIGKILL)
+            os.waitpid(s.state.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        cleanup(host, s.state.ctid, s.state.cgroups)
+        lifecycle.destroy(host, "pr")

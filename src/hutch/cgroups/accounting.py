@@ -356,10 +356,23 @@ def read_processes(pids: list[int], init_pid: int | None, page: int = 4096) -> P
     if init_pid is not None:
         _net_counters(f"/proc/{init_pid}", c)
         try:
-            c.numpty = sum(n.isdigit() for n in os.listdir(f"/proc/{init_pid}/root/dev/pts"))
+            c.numpty = _count_ptys(f"/proc/{init_pid}/root")
         except OSError:
             pass
     return c
+
+
+def _count_ptys(root: str) -> int:
+    """The pty numbers in the container's /dev/pts, resolved inside its root (a link there
+    to a host directory must not make hutch list the host's)."""
+    from hutch.linux.rootpath import open_in_root, opened_root
+
+    with opened_root(root) as rootfd:
+        fd = open_in_root(rootfd, "dev/pts", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        return sum(n.isdigit() for n in os.listdir(fd))
+    finally:
+        os.close(fd)
 
 
 def _file_locks(pids: set[int]) -> int | None:

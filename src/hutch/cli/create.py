@@ -33,7 +33,8 @@ def add_arguments(p: argparse.ArgumentParser, verb: str) -> None:
         "--privileged",
         action="store_true",
         default=None,
-        help="no user namespace: the container's root is the host's root. Off by default: "
+        help="IDs not shifted: the container's root is the host's uid 0 and its files keep "
+        "the host's IDs (its capabilities stay its own user namespace's). Off by default: "
         "an unprivileged container's root is an ordinary host user (see --idmap)",
     )
     idmap = KEY_BY_NAME["security.idmap"]

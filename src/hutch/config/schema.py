@@ -411,6 +411,21 @@ KEYS += tuple(
     for n, u, h in UBC
 )
 
+SPOOF_GROUPS = ("mac", "ip", "router", "all")  # hutch.network.portfilter's rule groups
+
+
+def check_allow_spoof(value: object) -> tuple[str, ...]:
+    words = _want_str_list(value)
+    for w in words:
+        if w not in SPOOF_GROUPS:
+            raise ValueError(f"{w!r}: network.allow_spoof takes {', '.join(SPOOF_GROUPS)}")
+    return tuple(dict.fromkeys(words))
+
+
+def parse_allow_spoof(text: str) -> tuple[str, ...]:
+    return check_allow_spoof(tuple(text.replace(",", " ").split()))
+
+
 KEYS += (
     Key(
         name="network.mode",
@@ -490,6 +505,19 @@ KEYS += (
         help="host port -> container port, e.g. --forward_add tcp:8080:80",
         add_flag="forward_add",
         del_flag="forward_del",
+    ),
+    Key(
+        name="network.allow_spoof",
+        flag="allow_spoof",
+        kind="list[str]",
+        parse=parse_allow_spoof,
+        check=check_allow_spoof,
+        default=(),
+        live=True,
+        help="what the host lets out of the container's veth and venet links that it drops "
+        "by default: mac (other source MACs), ip (other source addresses and protocols), "
+        "router (IPv6 router advertisements, redirects, DHCP server replies), all; "
+        "e.g. --allow_spoof router",
     ),
 )
 
@@ -677,8 +705,10 @@ KEYS += (
         check=check_bool,
         default=False,
         live=False,
-        help="no user namespace: the container's root is the host's root (opt-in at create; "
-        "CAP_SYS_ADMIN stays dropped unless --cap_keep gives it back), e.g. create --privileged",
+        help="IDs not shifted: the container's root is the host's uid 0 and its files keep "
+        "the host's IDs (opt-in at create); its capabilities stay its user namespace's, which "
+        "maps every ID to itself (CAP_SYS_ADMIN and CAP_SYS_PTRACE are dropped unless "
+        "--cap_keep gives them back), e.g. create --privileged",
     ),
     Key(
         name="security.idmap",
@@ -772,6 +802,7 @@ class ContainerConfig:
     network_netif: tuple[str, ...] = ()
     network_netdev: tuple[str, ...] = ()
     network_forward: tuple[str, ...] = ()
+    network_allow_spoof: tuple[str, ...] = ()
     storage_backend: str = "dir"
     storage_diskspace: str | None = None
     storage_diskinodes: str | None = None
@@ -795,11 +826,20 @@ class ContainerConfig:
 
     @property
     def idmap(self) -> IdMap | None:
-        """The user namespace's map (None: privileged; also a container made before hutch
-        had user namespaces, whose files belong to the host's IDs)."""
+        """How the container's IDs are shifted (None: privileged, not shifted; also a
+        container made before hutch had user namespaces, whose files belong to the host's
+        IDs)."""
         from hutch.security.idmap import of
 
         return of(self.security_privileged, self.security_idmap_base)
+
+    @property
+    def userns(self) -> IdMap:
+        """The map of the container's user namespace: `idmap`, or for a privileged container
+        the identity (its IDs are the host's, its capabilities its namespace's)."""
+        from hutch.security.idmap import userns_map
+
+        return userns_map(self.idmap)
 
     @property
     def effective_hostname(self) -> str:

@@ -106,7 +106,11 @@ def dump(
     args += ["--external", "mnt[/dev]:dev"]
     tty = None
     if st.console:
-        s = os.stat(f"/proc/{st.pid}/root/dev/console")
+        from hutch.linux.rootpath import opened_root, stat_in_root
+
+        # resolved inside the container's root: its /dev/console may be any link it likes
+        with opened_root(f"/proc/{st.pid}/root") as rootfd:
+            s = stat_in_root(rootfd, "dev/console")
         tty = f"{s.st_rdev:x}:{s.st_dev:x}"
         args += ["--external", "mnt[/dev/console]:console", "--external", f"tty[{tty}]"]
     if keep_running:
@@ -179,10 +183,16 @@ def read_meta(images: Path) -> dict:
 def restore(host: Host, cfg: ContainerConfig, images: Path):  # type: ignore[no-untyped-def]
     """Restore the container from `images`; returns a runtime.Started, as a start does.
     All or nothing: a failed restore leaves no process, cgroup or state behind."""
-    from hutch.container.runtime import Started, make_cgroup, make_console, roll_back
+    from hutch.container.runtime import (
+        Started,
+        drop_filter,
+        make_cgroup,
+        make_console,
+        roll_back,
+    )
     from hutch.container.state import proc_starttime
     from hutch.linux.worker import run_in_worker
-    from hutch.network import nat
+    from hutch.network import nat, portfilter
     from hutch.network import setup as netsetup
     from hutch.network.plan import addresses, has_network, network_plan
     from hutch.security import confine
@@ -193,10 +203,13 @@ def restore(host: Host, cfg: ContainerConfig, images: Path):  # type: ignore[no-
     if meta.get("ctid") != ctid:
         raise StateConflict(f"{images} holds a checkpoint of container {meta.get('ctid')}")
     idmap = cfg.idmap
-    if (None if idmap is None else idmap.base) != meta.get("idmap_base"):
+    # a privileged container's is the identity map (base 0); None: dumped by a hutch that
+    # ran privileged containers without a user namespace, restored as it was
+    accepted = (cfg.userns.base,) if idmap is not None else (0, None)
+    if meta.get("idmap_base") not in accepted:
         raise StateConflict(
             f"container {ctid}: its user namespace differs from the checkpoint's "
-            f"(host IDs {meta.get('idmap_base')}, now {None if idmap is None else idmap.base})"
+            f"(host IDs {meta.get('idmap_base')}, now {cfg.userns.base})"
         )
     plan = network_plan(cfg, str(host.paths.root))
     _refuse_unsupported_network(plan)
@@ -222,6 +235,8 @@ def restore(host: Host, cfg: ContainerConfig, images: Path):  # type: ignore[no-
 
             net_record = run_in_worker(netsetup.adopt, plan, pid)
             undo.append(lambda: run_in_worker(netsetup.stop, net_record, None))
+            portfilter.apply(host.paths, ctid, plan, cfg.network_allow_spoof, net_record)
+            undo.append(lambda: drop_filter(host, ctid))
         if nat.rules_for(cfg):
             nat.apply(host.paths, cfg, net_record)
         starttime = proc_starttime(pid)
@@ -240,7 +255,7 @@ def restore(host: Host, cfg: ContainerConfig, images: Path):  # type: ignore[no-
             hostname=str(meta.get("hostname") or cfg.effective_hostname),
             ips=addresses(cfg),
             security=confine.record(cfg),
-            idmap_base=None if idmap is None else idmap.base,
+            idmap_base=meta.get("idmap_base"),  # as dumped (checked above)
             idmap=idmap_mode(cfg),
         )
         state.save(host.paths)

@@ -6,20 +6,52 @@ import os
 import re
 
 from hutch.linux import syscalls as sc
-from hutch.linux.rootpath import read_file_in_root, write_file_in_root
+from hutch.linux.rootpath import (
+    RootFileRefused,
+    check_replaceable,
+    opened_root,
+    read_file_in_root,
+    write_file_in_root,
+)
 
 _MARK = "# hutch: hostname"
 
 
-def write_hostname_files(rootfs: str, hostname: str) -> None:
-    """/etc/hostname, and a 127.0.1.1 line in /etc/hosts (resolved inside the rootfs)."""
-    rootfd = os.open(rootfs, sc.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        write_file_in_root(rootfd, "etc/hostname", f"{hostname}\n".encode())
-        old = (read_file_in_root(rootfd, "etc/hosts") or b"").decode(errors="replace")
-        write_file_in_root(rootfd, "etc/hosts", _hosts_with(old, hostname).encode())
-    finally:
-        os.close(rootfd)
+def write_hostname_files(rootfs: str, hostname: str, strict: bool = True) -> list[str]:
+    """/etc/hostname, and a 127.0.1.1 line in /etc/hosts (resolved inside the rootfs, through
+    hutch.linux.rootpath: regular files of a bounded size only).
+
+    strict (`set`, create): a file the container made unusable (a FIFO, a device, a
+    directory, a huge file) raises RootFileRefused before either file is written, so a
+    refused `set` changes nothing. Not strict (start, the restart after an in-container
+    reboot): that file is skipped and a warning returned. A start must not fail, nor hang,
+    because the container's own root planted junk in its own /etc: the files only tell its
+    init a name the kernel already holds (sethostname at start).
+    """
+    warnings: list[str] = []
+    with opened_root(rootfs) as rootfd:
+        try:
+            old = (read_file_in_root(rootfd, "etc/hosts") or b"").decode(errors="replace")
+            hosts: bytes | None = _hosts_with(old, hostname).encode()
+        except RootFileRefused as e:
+            if strict:
+                raise
+            warnings.append(f"{e}: left as it is")
+            hosts = None
+        if strict:
+            check_replaceable(rootfd, "etc/hostname")
+            if hosts is not None:
+                check_replaceable(rootfd, "etc/hosts")
+        for path, data in (("etc/hostname", f"{hostname}\n".encode()), ("etc/hosts", hosts)):
+            if data is None:
+                continue
+            try:
+                write_file_in_root(rootfd, path, data)
+            except RootFileRefused as e:
+                if strict:
+                    raise
+                warnings.append(f"{e}: left as it is")
+    return warnings
 
 
 def _hosts_with(text: str, hostname: str) -> str:

@@ -140,11 +140,12 @@ def _refuse_running(host: Host, ctid: str, hint: str) -> None:
 
 def _write_hostname(staging: Path, cfg: ContainerConfig) -> None:
     """dir: always, so the template's /etc/hostname never wins over the default (the ID);
-    the other backends' inits write it at every start."""
+    the other backends' inits write it at every start. Not strict: a clone copies a rootfs
+    its container controls; a file it made unusable is skipped here and warned of at start."""
     if cfg.storage_backend == "dir":
         from hutch.container.hostname import write_hostname_files
 
-        write_hostname_files(str(staging / "rootfs"), cfg.effective_hostname)
+        write_hostname_files(str(staging / "rootfs"), cfg.effective_hostname, strict=False)
 
 
 # per-container settings a clone does not inherit: they would clash with the source's

@@ -2,23 +2,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from hutch.config import KEY_BY_NAME, ContainerConfig, save_changes
 from hutch.container.host import Host
 from hutch.container.lock import container_lock
 from hutch.container.state import RunState, running_state
-from hutch.errors import InvalidConfig, StateConflict
+from hutch.errors import InvalidConfig, OperationFailed, StateConflict
 
 
 def _hostname(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfig) -> None:
     from hutch.container.hostname import set_live_hostname, write_hostname_files
 
+    # the files first: a refused one (the container's FIFO at /etc/hosts) stops the change
+    # before the kernel's name moves
+    with refused_files(cfg.ctid, "hostname"):
+        write_hostname_files(f"/proc/{st.pid}/root", cfg.effective_hostname)
     set_live_hostname(st.pid, cfg.effective_hostname)
-    write_hostname_files(f"/proc/{st.pid}/root", cfg.effective_hostname)
     st.hostname = cfg.effective_hostname
     st.save(host.paths)
+
+
+@contextmanager
+def refused_files(ctid: str, what: str) -> Iterator[None]:
+    """A file of the rootfs hutch will not touch (hutch.linux.rootpath) as a one-line error:
+    `cannot set hostname of 9: /etc/hosts in the container is a FIFO, not a regular file`."""
+    from hutch.linux.rootpath import RootFileRefused
+
+    try:
+        yield
+    except RootFileRefused as e:
+        raise OperationFailed(f"cannot set {what} of {ctid}: {e}") from None
+    except OSError as e:  # a read-only /etc, a full disk: the kernel's word for it
+        raise OperationFailed(
+            f"cannot set {what} of {ctid}: writing its files failed: {e.strerror or e}"
+        ) from None
 
 
 def _limits(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfig) -> list[str]:
@@ -42,16 +62,18 @@ def _network(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfi
     """Interfaces, venet addresses, DNS, NAT and port forwards: made to match the new
     config in place."""
     from hutch.linux.worker import run_in_worker
-    from hutch.network import nat
+    from hutch.network import nat, portfilter
     from hutch.network import setup as netsetup
     from hutch.network.plan import addresses, network_plan
     from hutch.network.resolv import write_resolv_conf
 
-    write_resolv_conf(f"/proc/{st.pid}/root", cfg)
+    with refused_files(cfg.ctid, "nameserver"):
+        write_resolv_conf(f"/proc/{st.pid}/root", cfg)
     root = str(host.paths.root)
     before, after = network_plan(old, root), network_plan(cfg, root)
     nat_changed = nat.rules_for(old) != nat.rules_for(cfg)
-    if before == after and not nat_changed:
+    filter_changed = old.network_allow_spoof != cfg.network_allow_spoof
+    if before == after and not nat_changed and not filter_changed:
         return
     if before != after:
         if old.network_mode != "private":
@@ -60,6 +82,10 @@ def _network(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfi
         st.net = run_in_worker(netsetup.reconcile, before, after, st.pid, st.net or empty)
     if nat_changed:
         st.net = nat.apply(host.paths, cfg, st.net or {})
+    if cfg.network_mode == "private" and (before != after or filter_changed):
+        # new links or addresses, other groups allowed: the table follows
+        allow = cfg.network_allow_spoof
+        st.net = portfilter.apply(host.paths, cfg.ctid, after, allow, st.net or {})
     st.ips = addresses(cfg)
     st.save(host.paths)
 
@@ -149,7 +175,8 @@ def apply_settings(
                 # (overlay and image roots get theirs from the init at every start)
                 from hutch.container.hostname import write_hostname_files
 
-                write_hostname_files(str(host.paths.ct_rootfs(ctid)), new.effective_hostname)
+                with refused_files(ctid, "hostname"):
+                    write_hostname_files(str(host.paths.ct_rootfs(ctid)), new.effective_hostname)
             if "storage.diskspace" in changes and save:
                 from hutch.storage.backends import grow_image
 

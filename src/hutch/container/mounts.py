@@ -41,7 +41,16 @@ MASKED_PROC_FILES = (
     "sched_debug",
     "latency_stats",
 )
-MASKED_DIRS = ("proc/acpi", "proc/scsi", "sys/firmware")
+MASKED_DIRS = (
+    "proc/acpi",
+    "proc/scsi",
+    "proc/asound",  # the host's sound cards and their state
+    "sys/firmware",
+    # RAPL energy counters: a side channel on what the host's CPUs compute (CVE-2020-8694,
+    # Platypus); root-only on fixed kernels, and a privileged container's root is uid 0
+    "sys/class/powercap",
+    "sys/devices/virtual/powercap",
+)
 READONLY_PATHS = ("proc/sys", "proc/bus", "proc/fs", "proc/irq")
 # ... but the container's own network namespace is its to tune: bound back read-write on top
 WRITABLE_PATHS = ("proc/sys/net",)
@@ -270,13 +279,32 @@ def console_plan(console: str | None) -> list[Op]:
     return [Mount("dev/console", None, source=console, file=True)] if console else []
 
 
+# /dev/shm of a container without a memory limit. A tmpfs without size= may take half the
+# host's RAM, and its pages are not freed when their writer dies nor by the OOM killer: a
+# container could pin that much of the host for as long as it runs. 64 MiB is Docker's
+# default, plenty for POSIX shm and semaphores (PostgreSQL keeps its shared buffers in
+# anonymous memory, not here).
+SHM_DEFAULT_SIZE = 64 << 20
+
+
+def shm_size_for(memory_max: int | None) -> int:
+    """The size of a container's /dev/shm: half its memory limit when it has one (the
+    kernel's own default is half the RAM: here the container's RAM), else SHM_DEFAULT_SIZE.
+    What it writes there is charged to its memory cgroup anyway; the bound makes a full
+    /dev/shm an ENOSPC for the writer rather than an OOM kill of whatever the container runs
+    (tmpfs pages belong to no process the OOM killer could pick to free them)."""
+    return memory_max // 2 if memory_max else SHM_DEFAULT_SIZE
+
+
 def container_plan(
     lxcfs: tuple[str, ...] = (),
     own_net: bool = True,
     owner: int = 0,
+    shm_size: int = SHM_DEFAULT_SIZE,
 ) -> list[Op]:
     """The mounts of a system container's root, in order, made by its init inside its
-    namespaces (after `outside_plan`).
+    namespaces (after `outside_plan`). `shm_size`: the bound of /dev/shm, in bytes (see
+    shm_size_for).
 
     `lxcfs` names the files of `LXCFS_PROC` to
     bind over /proc's (see lxcfs_proc_files). `own_net`: the container has its own network
@@ -298,7 +326,7 @@ def container_plan(
             "dev/shm",
             "tmpfs",
             flags=sc.MS_NOSUID | sc.MS_NODEV,
-            data=f"mode=1777,uid={owner},gid={owner}",
+            data=f"mode=1777,uid={owner},gid={owner},size={shm_size}",
         ),
         Mount("dev/mqueue", "mqueue", flags=NOSUID_NODEV_NOEXEC),
     ]

@@ -7,6 +7,7 @@ failed start leaves nothing behind.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
@@ -26,6 +27,7 @@ from hutch.container.mounts import (
     container_plan,
     lxcfs_proc_files,
     outside_plan,
+    shm_size_for,
 )
 from hutch.container.nsflags import NAMESPACE_FLAGS
 from hutch.container.spawn import InitSpec, kill_and_reap, spawn
@@ -33,12 +35,14 @@ from hutch.container.state import RunState, proc_starttime
 from hutch.errors import HutchError, NotFound, OperationFailed, StateConflict
 from hutch.linux import syscalls as sc
 from hutch.linux.worker import run_in_worker
-from hutch.network import nat
+from hutch.network import nat, portfilter
 from hutch.network import setup as netsetup
 from hutch.network.plan import addresses, has_network, network_plan
 from hutch.network.resolv import write_resolv_conf
 from hutch.security import confine, devices
 from hutch.security.idmap import mode as idmap_mode
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -55,29 +59,41 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
     if not rootfs.is_dir():
         raise NotFound(f"container {ctid} has no root filesystem at {rootfs}")
     host.ensure_dirs()
+    ctdir = host.paths.ct_dir(ctid)
+    if ctdir.stat().st_mode & 0o077:
+        # made 0700 at create; a directory a migration or an import brought is made so here:
+        # no host user may traverse into the rootfs (its setuid binaries, its devices)
+        os.chmod(ctdir, 0o700)
     from hutch.container.hostname import write_hostname_files
     from hutch.storage import backends
 
     root_mount = backends.root_mount(host.paths, cfg)
     backends.grow_image(host.paths, cfg, None)  # a --diskspace saved while stopped
     if root_mount is None and cfg.hostname is not None:
-        # a configured host name wins over a live, unsaved `set` (the init reads these files)
-        write_hostname_files(str(rootfs), cfg.hostname)
+        # a configured host name wins over a live, unsaved `set` (the init reads these files);
+        # not strict: junk the container left in its own /etc is skipped with a warning
+        root_warnings = write_hostname_files(str(rootfs), cfg.hostname, strict=False)
+    else:
+        root_warnings = []
     undo: list = []
     try:
         cg, warnings = make_cgroup(host, cfg, undo)
+        warnings = root_warnings + warnings
         idmap = cfg.idmap
         plan = network_plan(cfg, str(host.paths.root))
         nat_rules = nat.rules_for(cfg)  # a bad forward refuses the start before it begins
         root_files: Callable[[str], None] | None = None
         if root_mount is None:
-            write_resolv_conf(str(rootfs), cfg)
+            warnings += write_resolv_conf(str(rootfs), cfg, strict=False)
         else:
-            # the root exists only in the init's mount namespace: it writes them there
+            # the root exists only in the init's mount namespace: it writes them there (and,
+            # having no way back to the caller but its error pipe, logs what it skipped)
 
             def _root_files(root: str) -> None:
-                write_hostname_files(root, cfg.effective_hostname)
-                write_resolv_conf(root, cfg)
+                for w in write_hostname_files(
+                    root, cfg.effective_hostname, strict=False
+                ) + write_resolv_conf(root, cfg, strict=False):
+                    log.warning("%s: %s", ctid, w)
 
             root_files = _root_files
 
@@ -89,6 +105,8 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
                 import pyroute2.iproute  # noqa: F401 - once here, not in every worker
 
                 net_record.update(run_in_worker(netsetup.start, plan, init_pid))
+                # before the init runs: its first frame already meets the filter
+                portfilter.apply(host.paths, ctid, plan, cfg.network_allow_spoof, net_record)
             if nat_rules:  # in the host's namespace: hutchd's own
                 nat.apply(host.paths, cfg, net_record)
 
@@ -106,6 +124,7 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
                     lxcfs_proc_files(),
                     own_net=cfg.network_mode == "private",
                     owner=0 if idmap is None else idmap.to_host(0),
+                    shm_size=shm_size_for(limits_of(cfg).memory_max),
                 )
             ),
             outside_plan=_outside_plan(cfg),
@@ -127,6 +146,8 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
         except BaseException:
             if net_record.get("nft"):
                 _drop_nat(host, ctid)
+            if net_record.get("portfilter"):
+                drop_filter(host, ctid)
             if net_record:  # the namespace died with the init; what the host holds has not
                 run_in_worker(netsetup.stop, net_record, None)
             raise
@@ -138,6 +159,8 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
             undo.append(lambda: run_in_worker(netsetup.stop, net_record, None))
         if net_record.get("nft"):
             undo.append(lambda: _drop_nat(host, ctid))
+        if net_record.get("portfilter"):
+            undo.append(lambda: drop_filter(host, ctid))
         starttime = proc_starttime(pid)
         if starttime is None:
             raise OperationFailed(f"container {ctid}: init exited right after it started")
@@ -159,7 +182,7 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
             hostname=cfg.effective_hostname,
             ips=addresses(cfg),
             security=security,
-            idmap_base=None if idmap is None else idmap.base,
+            idmap_base=cfg.userns.base,  # 0 for a privileged container: its IDs are the host's
             idmap=idmap_mode(cfg),
         )
         state.save(host.paths)
@@ -234,6 +257,15 @@ def _drop_nat(host: Host, ctid: str) -> None:
         pass
 
 
+def drop_filter(host: Host, ctid: str) -> None:
+    """Rolling back a start: as _drop_nat (a table left behind is replaced at the next
+    start)."""
+    try:
+        portfilter.remove(host.paths, ctid)
+    except (HutchError, OSError):
+        pass
+
+
 def cleanup(
     host: Host, ctid: str, cgroup: Cgroup, net: dict | None = None, netns: str | None = None
 ) -> None:
@@ -254,5 +286,10 @@ def cleanup(
         time.sleep(0.01)
     cgroup.remove()
     RunState.remove(host.paths, ctid)
-    if net and net.get("nft"):  # last: a failure here leaves no cgroup or state behind
-        nat.remove(host.paths, ctid)
+    # last: a failure here leaves no cgroup or state behind
+    try:
+        if net and net.get("portfilter"):
+            portfilter.remove(host.paths, ctid)
+    finally:
+        if net and net.get("nft"):
+            nat.remove(host.paths, ctid)

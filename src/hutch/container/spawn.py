@@ -4,24 +4,30 @@ Runs in hutchd (single-threaded, so fork is safe). The sequence:
 
     hutchd ──fork──> intermediate, the host's root: its own mount namespace M0; mounts the
                      rootfs (overlay, image) and /dev
-             ├─fork─> maker: [unprivileged: joins the container's user namespace, becomes
-             │        its root]; unshare(uts ipc net pid), so they belong to that user ns
+             ├─fork─> maker: joins the container's user namespace, becomes its root;
+             │        unshare(uts ipc net pid), so they belong to that user ns
              │           └──fork──> init, PID 1 of the new pid namespace; waits
              └─fork─> mounter: joins the init's pid, net and ipc namespaces as the host's
                       root and makes the mount plan (proc, sysfs, devpts, masks, read-only
                       binds) in M0 for the init, then exits
-    init: [unprivileged: unshare(mnt)], pivot_root, waits for "go"; unshare(cgroup),
-          hostname, lo up, console as controlling tty, exec init
+    init: unshare(mnt), pivot_root, waits for "go"; unshare(cgroup), hostname, lo up,
+          console as controlling tty, exec init
 
 The user namespace is made first, by a short-lived helper whose maps hutchd writes (only a
 process outside may write them). Every namespace made after joining it belongs to it: that
 gives the container's root its powers over its own hostname, network, processes and mounts,
 and none over the host's. All of hutch's mounts are made by the host's root, in a mount
-namespace of the host's user namespace; the unprivileged init copies them into a mount
-namespace of its own user namespace, where the kernel locks them: nothing inside can unmount
-a mask or make a read-only mount writable again. Only a process inside the new pid namespace
-may mount its proc, hence the mounter. A privileged container has no user namespace and
-stays in M0.
+namespace of the host's user namespace; the init copies them into a mount namespace of its
+own user namespace, where the kernel locks them: nothing inside can unmount a mask or make a
+read-only mount writable again. Only a process inside the new pid namespace may mount its
+proc, hence the mounter.
+
+A privileged container gets a user namespace too, one that maps every ID to itself
+(hutch.security.idmap.IDENTITY): its IDs are the host's, unshifted, but what the kernel
+checks in the host's user namespace stays out of its reach. Without it, CAP_NET_ADMIN in
+the host's user namespace lets rtnetlink requests with IFLA_TARGET_NETNSID (the id the
+container's network namespace holds for the host's) list and change the host's links, and
+mknod of any device, SCHED_FIFO over the host's CPUs and unlocked masks come with it.
 
 The intermediate reports the init's pid at once and exits when the mounts are made; hutchd
 is a child subreaper, so the init becomes its child. Between "pid known" and "go" hutchd
@@ -47,6 +53,7 @@ from hutch.errors import OperationFailed
 from hutch.linux import syscalls as sc
 from hutch.network.loopback import loopback_up
 from hutch.security import confine
+from hutch.security.idmap import userns_map
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -74,7 +81,8 @@ class InitSpec:
     root_files: Callable[[str], None] | None = None
     # capabilities dropped and seccomp filter loaded right before exec (None: neither)
     confinement: confine.Confinement | None = None
-    # the user namespace's map (None: privileged, the host's user namespace)
+    # how the IDs are shifted (None: privileged, not shifted: its user namespace maps every
+    # ID to itself, and an overlay's template needs no idmapped mount)
     idmap: IdMap | None = None
     # mounts made by the host's root before the namespaces (/dev, maybe /sys)
     outside_plan: tuple[Op, ...] = field(default=())
@@ -91,7 +99,7 @@ class InitSpec:
 
 def spawn(spec: InitSpec, before_go: Callable[[int], None] | None = None) -> int:
     """Start the container init; returns its host pid once it has exec'd."""
-    userns = make_userns(spec.idmap) if spec.idmap is not None else None
+    userns = make_userns(userns_map(spec.idmap))
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
     go_r, go_w = os.pipe2(os.O_CLOEXEC)
@@ -103,8 +111,7 @@ def spawn(spec: InitSpec, before_go: Callable[[int], None] | None = None) -> int
                 os.close(fd)
             _intermediate(spec, userns, err_w, pid_w, go_r)
     finally:
-        if userns is not None:
-            os.close(userns)  # the init holds the namespace from here on
+        os.close(userns)  # the init holds the namespace from here on
     for fd in (err_w, pid_w, go_r):
         os.close(fd)
     init_pid = 0
@@ -215,7 +222,7 @@ def _fail(err_w: int, stage: str, e: BaseException) -> None:  # pragma: no cover
 
 
 def _intermediate(  # pragma: no cover
-    spec: InitSpec, userns: int | None, err_w: int, pid_w: int, go_r: int
+    spec: InitSpec, userns: int, err_w: int, pid_w: int, go_r: int
 ) -> None:
     stage = "mount namespace"
     try:
@@ -224,7 +231,8 @@ def _intermediate(  # pragma: no cover
         sc.mount(None, "/", None, sc.MS_REC | sc.MS_SLAVE)
         if spec.root_mount is not None:
             stage = "rootfs"
-            spec.root_mount.execute(spec.rootfs, userns)
+            # an identity map needs no idmapped view of an overlay's template
+            spec.root_mount.execute(spec.rootfs, userns if spec.idmap is not None else None)
         if spec.root_files is not None:
             stage = "rootfs files"
             spec.root_files(spec.rootfs)
@@ -282,15 +290,14 @@ def _execute_in(rootfs: str, plan: tuple[Op, ...]) -> None:  # pragma: no cover
 
 
 def _maker(  # pragma: no cover
-    spec: InitSpec, userns: int | None, err_w: int, made_w: int, mounted_r: int, go_r: int
+    spec: InitSpec, userns: int, err_w: int, made_w: int, mounted_r: int, go_r: int
 ) -> None:
     stage = "user namespace"
     try:
-        if userns is not None:
-            sc.setns(userns, sc.CLONE_NEWUSER, "user")
-            os.setgroups([])
-            os.setresgid(0, 0, 0)
-            os.setresuid(0, 0, 0)
+        sc.setns(userns, sc.CLONE_NEWUSER, "user")
+        os.setgroups([])
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
         stage = "namespaces"
         # every namespace but mnt (M0 is shared with the mounter) and cgroup: that one is
         # entered after hutchd has moved the init into its cgroup, so the init's cgroup is
@@ -299,7 +306,7 @@ def _maker(  # pragma: no cover
         pid = os.fork()
         if pid == 0:
             os.close(made_w)
-            _init(spec, userns is not None, err_w, mounted_r, go_r)
+            _init(spec, err_w, mounted_r, go_r)
         os.write(made_w, str(pid).encode())
         os._exit(0)
     except BaseException as e:
@@ -318,7 +325,7 @@ def _reset_signals() -> None:  # pragma: no cover
 
 
 def _init(  # pragma: no cover
-    spec: InitSpec, unprivileged: bool, err_w: int, mounted_r: int, go_r: int
+    spec: InitSpec, err_w: int, mounted_r: int, go_r: int
 ) -> None:
     stage = "mounts"
     try:
@@ -326,12 +333,11 @@ def _init(  # pragma: no cover
         if os.read(mounted_r, 1) != b"1":
             os._exit(1)  # the mounter failed and said why
         os.close(mounted_r)
-        if unprivileged:
-            # a mount namespace of its own user namespace: every mount made so far is
-            # copied in locked (no umount of a mask, no read-write remount of a read-only
-            # mount); what the container mounts later on top is its own
-            stage = "mount namespace"
-            sc.unshare(sc.CLONE_NEWNS)
+        # a mount namespace of its own user namespace: every mount made so far is copied in
+        # locked (no umount of a mask, no read-write remount of a read-only mount); what
+        # the container mounts later on top is its own
+        stage = "mount namespace"
+        sc.unshare(sc.CLONE_NEWNS)
         stage = "pivot_root"
         # the root: a bind of the working directory, attached over it. pivot_root refuses
         # a locked new root; a bind made here is this namespace's own (what it holds stays

@@ -83,7 +83,9 @@ class RunState:
         # the capabilities and seccomp filter of the init, which `exec` applies too
         # (hutch.security.confine.record); empty for a container started before them
         self.security = security or {}
-        # the host uid/gid of the container's root (its user namespace); None: privileged
+        # the host uid/gid of the container's root in its user namespace (0: privileged, an
+        # identity map); None: no user namespace (a privileged container started by a hutch
+        # before they had one), which `exec` joins without one
         self.idmap_base = idmap_base
         self.idmap = idmap  # shared, isolated or privileged: what `list` shows
 

@@ -6,12 +6,30 @@ import asyncio
 import fcntl
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 from hutch.container.attach import TIOCGPTPEER
 
 RING = 64 * 1024  # what a newly attached client is shown of the recent past
 LOG_MAX = 1024 * 1024  # console.log rotates to console.log.1 beyond this
 MAX_CLIENT_BACKLOG = 1024 * 1024
+
+
+def _open_log(path: Path) -> BinaryIO:
+    """console.log, for root only (0600 in a 0700 directory, the rotated file too): what a
+    container prints on its console (boot messages, a password typed at its getty, what its
+    root chooses to print) is no business of the host's other users. Files made by an older
+    hutch are tightened here too."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path.parent, 0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    os.fchmod(fd, 0o600)
+    rotated = path.with_name(path.name + ".1")
+    try:
+        os.chmod(rotated, 0o600, follow_symlinks=False)
+    except (FileNotFoundError, NotImplementedError):
+        pass
+    return open(fd, "ab", buffering=0)
 
 
 class Console:
@@ -22,9 +40,8 @@ class Console:
         # Hold a slave fd ourselves: with no slave open the master reads EIO in a loop
         # (between a getty's exit and its respawn, say).
         self._slave = fcntl.ioctl(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-        log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path = log_path
-        self._log = open(log_path, "ab", buffering=0)  # noqa: SIM115 - lives with the console
+        self._log = _open_log(log_path)
         self._ring = bytearray()
         self.clients: set[asyncio.StreamWriter] = set()
         self._loop = asyncio.get_running_loop()
@@ -59,7 +76,7 @@ class Console:
             if self._log.tell() + len(data) > LOG_MAX:
                 self._log.close()
                 os.replace(self.log_path, self.log_path.with_name(self.log_path.name + ".1"))
-                self._log = open(self.log_path, "ab", buffering=0)  # noqa: SIM115
+                self._log = _open_log(self.log_path)
             self._log.write(data)
         except OSError:
             pass  # a full disk must not stop the console

@@ -185,7 +185,10 @@ def network() -> list[Check]:
             "Network",
             "nftables (nft)",
             "enabled" if nft else "optional",
-            "" if nft else "no NAT or port forwards (apt-get install nftables)",
+            ""
+            if nft
+            else "no NAT, port forwards or spoofing filter: veth and venet containers need "
+            'network.allow_spoof = ["all"] (apt-get install nftables)',
         )
     )
     return out

@@ -197,6 +197,20 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
     _check(_libc.capset(ctypes.byref(header), data), "capset")
 
 
+# <asm-generic/resource.h>
+RLIMIT_RTPRIO = 14
+
+
+class _Rlimit(ctypes.Structure):
+    _fields_ = [("cur", ctypes.c_uint64), ("max", ctypes.c_uint64)]
+
+
+def setrlimit(resource: int, soft: int, hard: int) -> None:
+    """setrlimit(2) (the `resource` module costs the CLI an import)."""
+    lim = _Rlimit(soft, hard)
+    _check(_libc.setrlimit(ctypes.c_int(resource), ctypes.byref(lim)), "setrlimit", str(resource))
+
+
 class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 

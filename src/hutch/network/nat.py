@@ -158,7 +158,7 @@ def apply(paths: Paths, cfg: ContainerConfig, record: dict[str, Any]) -> dict[st
 def remove(paths: Paths, ctid: str) -> None:
     """Delete every rule tagged with the container's ID, and the table if it is then empty.
     Already gone (or no nft at all) is fine."""
-    if _nft_path() is None:
+    if nft_path() is None:
         return
     table = table_name(paths)
     with _lock(paths):
@@ -207,7 +207,7 @@ def _rules(table: str) -> list[dict[str, Any]] | None:
     return out
 
 
-def _nft_path() -> str | None:
+def nft_path() -> str | None:
     for path in ("/usr/sbin/nft", "/sbin/nft"):
         if os.access(path, os.X_OK):
             return path
@@ -217,7 +217,7 @@ def _nft_path() -> str | None:
 def _run(
     args: list[str], script: str | None, what: str, missing_ok: bool = False
 ) -> subprocess.CompletedProcess[str] | None:
-    nft = _nft_path()
+    nft = nft_path()
     if nft is None:
         raise KernelFeatureMissing(
             f"{what}: NAT and port forwards need the nft command", hint="apt-get install nftables"

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 from hutch.config import ContainerConfig
-from hutch.linux import syscalls as sc
-from hutch.linux.rootpath import write_file_in_root
+from hutch.linux.rootpath import RootFileRefused, opened_root, write_file_in_root
 
 
 def render(cfg: ContainerConfig) -> str:
@@ -17,13 +14,18 @@ def render(cfg: ContainerConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_resolv_conf(root: str, cfg: ContainerConfig) -> None:
+def write_resolv_conf(root: str, cfg: ContainerConfig, strict: bool = True) -> list[str]:
     """Written only when the config names a nameserver or search domain: otherwise the
-    template's own file stays as it is."""
+    template's own file stays as it is. Through hutch.linux.rootpath: a FIFO, device or
+    directory at /etc/resolv.conf raises RootFileRefused (strict: `set`), or is skipped with
+    a warning returned (a start: the container's junk in its own root must not stop it)."""
     if not (cfg.network_nameserver or cfg.network_searchdomain):
-        return
-    rootfd = os.open(root, sc.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        write_file_in_root(rootfd, "etc/resolv.conf", render(cfg).encode())
-    finally:
-        os.close(rootfd)
+        return []
+    with opened_root(root) as rootfd:
+        try:
+            write_file_in_root(rootfd, "etc/resolv.conf", render(cfg).encode())
+        except RootFileRefused as e:
+            if strict:
+                raise
+            return [f"{e}: left as it is"]
+    return []

@@ -88,6 +88,8 @@ def _new_record(plan: dict[str, Any]) -> dict[str, Any]:
         "bridges": [],
         "netdevs": [],
         "specs": {n["ifname"]: n for n in plan["netifs"]},  # what runs, for live changes
+        # the MACs inside when they are not the plan's (a restore): the port filter's
+        "inner_macs": {},
     }
 
 
@@ -223,6 +225,10 @@ def _adopt(plan: dict[str, Any], pid: int) -> dict[str, Any]:
             for n in plan["netifs"]:
                 host = _host_idx(ip, n["host_ifname"], f"{n['ifname']}: restored host end")
                 record["host_ifs"].append(n["host_ifname"])
+                if n["type"] == "veth":
+                    inner = _inner_mac(pid, n["ifname"])
+                    if inner and inner != n["mac"]:  # restored from another host's plan
+                        record["inner_macs"][n["ifname"]] = inner
                 ip.link("set", index=host, state="down")
                 ip.link("set", index=host, address=n["host_mac"])
                 if n["mtu"]:
@@ -473,6 +479,9 @@ def _reconcile(
                 else:
                     _venet_addresses_inside(ip, venet_now, venet_new["addresses"])
         sc.setns(host_fd, sc.CLONE_NEWNET, "host net")
+        # an interface made again has the plan's MAC
+        inner = record.get("inner_macs") or {}
+        record["inner_macs"] = {k: v for k, v in inner.items() if k not in doomed | gone}
         with IPRoute() as ip:
             # their host ends went with them (a veth pair goes as a whole)
             dropped = {applied[name]["host_ifname"] for name in doomed if name in applied}

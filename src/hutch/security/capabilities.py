@@ -100,15 +100,17 @@ def cap_last_cap() -> int:
         return max(CAPS.values())
 
 
-# A privileged container (no user namespace) loses CAP_SYS_ADMIN too: with it, its root could
-# remount /proc/sys or /sys read-write, mount a fresh proc and write host-wide sysctls such as
-# kernel.core_pattern, which no namespace confines. In an unprivileged container the same
-# capability only reaches what its user namespace owns, so it keeps it (systemd needs it).
+# A privileged container loses CAP_SYS_ADMIN and CAP_SYS_PTRACE too. Its user namespace maps
+# every ID to itself (hutch.security.idmap.IDENTITY), so its capabilities are that
+# namespace's and the kernel refuses it what it checks in the host's (locked masks stay,
+# no fresh proc, no sysctl beyond its own network). But its root is the host's uid 0 to every
+# file it can reach and every kernel check made by uid alone, so it keeps fewer powers than
+# an unprivileged container's root, whose uid is nobody's on the host.
 PRIVILEGED_DROP: dict[str, str] = {
-    "CAP_SYS_ADMIN": "without a user namespace, mount and sysctl powers over the host",
-    # `hutch exec` enters as the host's Python until its execve, marked not dumpable; only
-    # CAP_SYS_PTRACE over the host's user namespace reaches such a process's /proc entries
-    "CAP_SYS_PTRACE": "without a user namespace, a way into processes entering from the host",
+    "CAP_SYS_ADMIN": "mounts over files that belong to the host's own IDs",
+    # `hutch exec` enters as the host's Python until its execve, marked not dumpable; the
+    # container's root has the host's uid, so only capabilities stand between them
+    "CAP_SYS_PTRACE": "a way into processes entering from the host, which share its uid",
 }
 
 
@@ -116,7 +118,7 @@ def dropped(
     cap_drop: tuple[str, ...] = (), cap_keep: tuple[str, ...] = (), privileged: bool = False
 ) -> tuple[int, ...]:
     """The capability numbers a container loses: the default list (with PRIVILEGED_DROP for
-    a container without a user namespace) plus `cap_drop`, minus `cap_keep` (an explicit
+    a privileged container, whose IDs are the host's) plus `cap_drop`, minus `cap_keep` (an explicit
     drop wins over a keep)."""
     default = set(DEFAULT_DROP) | (set(PRIVILEGED_DROP) if privileged else set())
     names = (default - set(cap_keep)) | set(cap_drop)

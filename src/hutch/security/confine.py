@@ -82,7 +82,13 @@ def apply(conf: Confinement) -> None:  # pragma: no cover - runs in the containe
 
     The bounding set limits what execve grants root; the inheritable and ambient sets are
     cleared of the same so nothing carries them across execve either. The filter goes last:
-    loading it needs CAP_SYS_ADMIN (no no_new_privs), and it is inherited by every child."""
+    loading it needs CAP_SYS_ADMIN (no no_new_privs), and it is inherited by every child.
+
+    RLIMIT_RTPRIO goes to 0: without CAP_SYS_NICE in the host's user namespace, which no
+    container has, that limit alone decides whether SCHED_FIFO/RR (which no cgroup CPU
+    limit holds back) is allowed, and hutchd or the operator's shell may pass on a high one.
+    Raising it again needs CAP_SYS_RESOURCE there too."""
+    sc.setrlimit(sc.RLIMIT_RTPRIO, 0, 0)
     for cap in conf.cap_drop:
         sc.capbset_drop(cap)
     sc.cap_ambient_clear_all()

@@ -1,4 +1,4 @@
-"""User namespaces of unprivileged containers: which host IDs a container's IDs are.
+"""User namespaces of containers: which host IDs a container's IDs are.
 
 An unprivileged container runs in a user namespace that maps its IDs 0..65535 onto 65536 host
 IDs nobody else uses, taken from root's subordinate ranges in /etc/subuid and /etc/subgid. Its
@@ -8,6 +8,12 @@ range; `isolated` ones get a block each, so two containers' users are different 
 
 The container's files belong to its host IDs: a private copy (dir, image backends) is shifted
 once at create, a shared template (overlay backend) is seen through an idmapped mount.
+
+A privileged container's IDs are not shifted, yet it runs in a user namespace too: one that
+maps every ID to itself (IDENTITY). Its files are the host's own IDs, as they always were,
+but its capabilities are its namespace's, not the host's: CAP_NET_ADMIN over the host's
+network namespace (IFLA_TARGET_NETNSID), mknod of devices, SCHED_FIFO/RR and unlocked
+mounts are refused by the kernel, which checks those in the host's user namespace.
 """
 
 from __future__ import annotations
@@ -48,6 +54,15 @@ class IdMap:
 
     def to_container(self, hid: int) -> int:
         return hid - self.base if self.base <= hid < self.base + self.size else OVERFLOW
+
+
+# every ID is itself: 0..2^32-2 (4294967295 is (uid_t)-1, no ID); a privileged container's map
+IDENTITY = IdMap(0, 4294967295)
+
+
+def userns_map(idmap: IdMap | None) -> IdMap:
+    """The map of a container's user namespace: its shifted IDs, or (privileged) IDENTITY."""
+    return IDENTITY if idmap is None else idmap
 
 
 def to_host(idmap: IdMap | None, cid: int) -> int:
@@ -193,7 +208,8 @@ def shift_tree(top: str, old: IdMap | None, new: IdMap | None) -> int:
 
 
 def of(privileged: bool, base: int | None) -> IdMap | None:
-    """A container's map from its config (None: privileged, no user namespace)."""
+    """How a container's IDs are shifted, from its config (None: privileged, not shifted;
+    its user namespace maps IDENTITY)."""
     if privileged or base is None:
         return None
     return IdMap(base)

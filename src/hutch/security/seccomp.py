@@ -1,11 +1,11 @@
 """The default seccomp filter, compiled by libseccomp (Debian's python3-seccomp).
 
-The filter refuses with EPERM the system calls whose effect is not confined by a namespace
-(modules, kexec, the host clock, swap, the kernel keyring, BPF and perf, raw I/O ports) and
-allows everything else: a system container runs a whole distribution, so a deny list is the
-right shape. On x86_64 the i386 compat ABI gets the same refusals (libseccomp knows its
-numbers); x32 calls, and any architecture not in the filter (aarch64's 32-bit ARM compat, for
-one), kill the process: their numbers are not checked, and a process whose every call failed
+The policy is the table in `hutch.security.seccomp_policy`: a deny list (a system container
+runs a whole distribution), each entry with its answer (EPERM or ENOSYS), the argument
+values it covers, its reason and what Docker, LXC and Incus do. On x86_64 the i386 compat
+ABI gets the same refusals (libseccomp knows its numbers and socketcall's multiplexing);
+x32 calls, and any architecture not in the filter (aarch64's 32-bit ARM compat, for one),
+kill the process: their numbers are not checked, and a process whose every call failed
 could only spin.
 
 libseccomp only compiles here. `build` returns the program it exports (`struct sock_filter`
@@ -17,50 +17,28 @@ child (`hutch.security.confine.apply`) rather than calling libseccomp's load() t
   container; without it loading needs CAP_SYS_ADMIN, which the container's root has.
 - compiled once at start, the program is kept in the run state (`confine.record`), so
   `hutch exec` applies the same bytes as the init without importing libseccomp.
+
+One kind of rule libseccomp cannot express under a default of "allow": "refuse unless the
+argument is one of these values" (it takes one comparison per argument in a rule, and no
+allow rule under an allow default). Those few (`OneOf`: personality) are a short prologue
+of classic BPF written here, run before libseccomp's program: it answers the refusal or
+falls through to libseccomp's program, which starts over from its own loads.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import struct
 
 from hutch.errors import OperationFailed
+from hutch.security.seccomp_policy import Masked, OneOf, Rule, refused, unconditional
 
-# Refused by default, each for a reason. Names an architecture lacks (iopl on aarch64, stime
-# outside i386) are skipped there by libseccomp. Deliberately ALLOWED: reboot (in a pid
-# namespace it only ends the container: hutch restarts it), name_to_handle_at (only makes a
-# handle; systemd uses it; open_by_handle_at is the dangerous half), quotactl (quotas of the
-# container's image), mount and the new mount API (a system container mounts), adjtimex and
-# clock_adjtime (read-only use is common and the filter cannot see the `modes` field behind
-# the pointer: setting the clock through them needs CAP_SYS_TIME, which is dropped).
+# The refusals of the table, by name, as `hutch checkconfig`, the tests and the docs list
+# them: name -> the answer when it does not depend on the arguments, else "EPERM for some
+# arguments".
 DEFAULT_DENY: dict[str, str] = {
-    "kexec_load": "replaces the host kernel",
-    "kexec_file_load": "replaces the host kernel",
-    "init_module": "loads code into the host kernel",
-    "finit_module": "loads code into the host kernel",
-    "delete_module": "unloads host kernel modules",
-    "open_by_handle_at": "opens any host file by handle, escaping the root (CVE-2014-3519)",
-    "add_key": "the kernel keyring is not namespaced",
-    "request_key": "the kernel keyring is not namespaced",
-    "keyctl": "the kernel keyring is not namespaced",
-    "bpf": "loads programs into the host kernel (CAP_SYS_ADMIN would allow it)",
-    "perf_event_open": "observes the host's processes and kernel",
-    "userfaultfd": "stalls kernel page faults at will, widening host kernel races",
-    "swapon": "changes the host's swap",
-    "swapoff": "changes the host's swap",
-    "acct": "process accounting the host configures",
-    "settimeofday": "sets the host clock",
-    "clock_settime": "sets the host clock",
-    "clock_settime64": "sets the host clock (i386)",
-    "stime": "sets the host clock (i386)",
-    "iopl": "raw access to the host's I/O ports",
-    "ioperm": "raw access to the host's I/O ports",
-    "vm86": "legacy mode with a history of host kernel bugs (i386)",
-    "vm86old": "legacy mode with a history of host kernel bugs (i386)",
-    "lookup_dcookie": "profiling interface of the host kernel",
-    "nfsservctl": "the host's kernel NFS server (removed since Linux 3.1)",
-    "uselib": "obsolete loader call with a history of kernel bugs",
-    "_sysctl": "obsolete sysctl interface (removed since Linux 5.5)",
+    r.syscall: (r.action if r.when is None else f"{r.action} for some arguments") for r in refused()
 }
 
 # host architecture -> the libseccomp architectures its filter checks (native first)
@@ -98,13 +76,23 @@ def host_arch() -> str:
     return os.uname().machine
 
 
+ERRNO = {"EPERM": errno.EPERM, "ENOSYS": errno.ENOSYS}
+
+# <linux/filter.h>, <linux/seccomp.h>: the few classic BPF instructions of the prologue
+_LD_ABS, _JEQ, _RET = 0x20, 0x15, 0x06
+_RET_ERRNO = 0x00050000
+_ARCH_OFF, _NR_OFF, _ARGS_OFF = 4, 0, 16  # struct seccomp_data
+
+
 def build(extra_deny: tuple[str, ...] = (), arch: str | None = None) -> bytes:
     """The filter program for `arch` (default: this host's), as loaded by prctl."""
     arch = arch or host_arch()
     if arch not in ARCHES:
         raise ValueError(f"no seccomp filter for the {arch} architecture")
-    names = sorted(set(DEFAULT_DENY) | {parse_syscall_name(n) for n in extra_deny})
-    if len(names) > MAX_DENY:
+    table = unconditional()
+    # an extra name the table already refuses whatever the arguments keeps its answer
+    extra = sorted({parse_syscall_name(n) for n in extra_deny} - set(table))
+    if len(set(DEFAULT_DENY) | set(extra)) > MAX_DENY:
         raise ValueError(f"a seccomp filter refuses at most {MAX_DENY} system calls")
     lib = _libseccomp()
     filt = lib.SyscallFilter(lib.ALLOW)
@@ -117,13 +105,50 @@ def build(extra_deny: tuple[str, ...] = (), arch: str | None = None) -> bytes:
             filt.add_arch(a)
     if lib.system_arch() not in {int(a) & 0xFFFFFFFF for a in wanted}:
         filt.remove_arch(lib.Arch.NATIVE)
-    for name in names:
+    prologue = []
+    for rule in refused():
+        action = lib.ERRNO(ERRNO[rule.action])
+        if rule.when is None:
+            filt.add_rule(action, rule.syscall)
+        elif isinstance(rule.when, Masked):
+            w = rule.when
+            filt.add_rule(action, rule.syscall, lib.Arg(w.index, lib.MASKED_EQ, w.mask, w.value))
+        else:
+            prologue.append(rule)
+    for name in extra:
         filt.add_rule(lib.ERRNO(errno.EPERM), name)
     fd = os.memfd_create("hutch-seccomp", os.MFD_CLOEXEC)
     with open(fd, "w+b") as f:
         filt.export_bpf(f)
         f.seek(0)
-        return f.read()
+        program = f.read()
+    head = b"".join(_one_of(lib, a, r) for r in prologue for a in wanted)
+    return head + program
+
+
+def _one_of(lib, arch, rule: Rule) -> bytes:  # type: ignore[no-untyped-def]
+    """Classic BPF: on `arch`, refuse `rule.syscall` unless its argument's low 32 bits are
+    one of the values; anything else falls through to what follows."""
+    nr = lib.resolve_syscall(arch, rule.syscall)
+    if nr < 0:  # not a call of this architecture
+        return b""
+    assert isinstance(rule.when, OneOf)
+    values = rule.when.values
+    # the low half of a u64 argument: first on a little-endian host (x86_64, aarch64)
+    arg = _ARGS_OFF + 8 * rule.when.index
+    end = len(values) + 6  # the instruction after the block
+    insns = [
+        (_LD_ABS, 0, 0, _ARCH_OFF),
+        (_JEQ, 0, end - 2, int(arch) & 0xFFFFFFFF),
+        (_LD_ABS, 0, 0, _NR_OFF),
+        (_JEQ, 0, end - 4, nr),
+        (_LD_ABS, 0, 0, arg),
+    ]
+    for i, v in enumerate(values):
+        insns.append((_JEQ, end - (6 + i), 0, v))
+    insns.append((_RET, 0, 0, _RET_ERRNO | ERRNO[rule.action]))
+    assert len(insns) == end
+    return b"".join(struct.pack("=HBBI", *i) for i in insns)
 
 
 def library_version() -> str | None:

@@ -22,6 +22,7 @@ container, binds /dev) inside it, so whatever is still mounted there is detached
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import os
 import platform
 import re
@@ -34,6 +35,14 @@ from pathlib import Path
 
 from hutch.errors import KernelFeatureMissing, OperationFailed, UsageError
 from hutch.linux import syscalls as sc
+from hutch.linux.rootpath import (
+    RootFileRefused,
+    open_in_root,
+    opened_root,
+    read_file_in_root,
+    replace_symlink_in_root,
+    write_file_in_root,
+)
 from hutch.paths import Paths
 from hutch.storage.cache import TemplateInfo, _check_free, import_template, validate_name
 from hutch.storage.extract import Summary
@@ -110,11 +119,8 @@ class MaskUnit:
         return f"mask {self.unit}"
 
     def execute(self, root: Path) -> None:
-        link = root / "etc/systemd/system" / self.unit
-        link.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            link.unlink()
-        link.symlink_to("/dev/null")
+        with opened_root(str(root)) as rootfd:
+            replace_symlink_in_root(rootfd, "/dev/null", f"etc/systemd/system/{self.unit}")
 
 
 @dataclass(frozen=True)
@@ -127,12 +133,9 @@ class WriteFile:
         return f"write /{self.path}"
 
     def execute(self, root: Path) -> None:
-        target = root / self.path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            target.unlink()  # never write through a link
-        target.write_text(self.content)
-        os.chmod(target, self.mode)
+        # inside the root: the tree's packages may have planted links (never written through)
+        with opened_root(str(root)) as rootfd:
+            write_file_in_root(rootfd, self.path, self.content.encode(), self.mode)
 
 
 @dataclass(frozen=True)
@@ -144,11 +147,8 @@ class Symlink:
         return f"symlink /{self.path} -> {self.target}"
 
     def execute(self, root: Path) -> None:
-        link = root / self.path
-        link.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            link.unlink()
-        link.symlink_to(self.target)
+        with opened_root(str(root)) as rootfd:
+            replace_symlink_in_root(rootfd, self.target, self.path)
 
 
 @dataclass(frozen=True)
@@ -162,11 +162,23 @@ class EmptyDir:
         return f"empty /{self.path}/{self.pattern}"
 
     def execute(self, root: Path) -> None:
-        for entry in (root / self.path).glob(self.pattern):
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
+        # the directory is resolved inside the root (a link there must not empty a host
+        # directory); entries are removed by name in it, links themselves, not followed
+        with opened_root(str(root)) as rootfd:
+            try:
+                dfd = open_in_root(rootfd, self.path, os.O_RDONLY | os.O_DIRECTORY)
+            except FileNotFoundError:
+                return
+        try:
+            for entry in os.scandir(dfd):
+                if not fnmatch.fnmatchcase(entry.name, self.pattern):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.name, dir_fd=dfd)
+                else:
+                    os.unlink(entry.name, dir_fd=dfd)
+        finally:
+            os.close(dfd)
 
 
 @dataclass(frozen=True)
@@ -177,14 +189,21 @@ class LockRoot:
         return "lock root's password"
 
     def execute(self, root: Path) -> None:
-        shadow = root / "etc/shadow"
-        lines = shadow.read_text().splitlines(keepends=True)
+        with opened_root(str(root)) as rootfd:
+            data = read_file_in_root(rootfd, "etc/shadow")
+            if data is None:
+                raise OperationFailed("the debootstrapped tree has no /etc/shadow")
+            write_file_in_root(rootfd, "etc/shadow", self.locked(data.decode()).encode())
+
+    @staticmethod
+    def locked(text: str) -> str:
+        lines = text.splitlines(keepends=True)
         for i, line in enumerate(lines):
             fields = line.split(":")
             if fields[0] == "root" and len(fields) > 1 and not fields[1].startswith("!"):
                 fields[1] = "!" + fields[1]
                 lines[i] = ":".join(fields)
-        shadow.write_text("".join(lines))
+        return "".join(lines)
 
 
 @dataclass(frozen=True)
@@ -199,12 +218,17 @@ class CommentOut:
         return f"comment out {self.regex!r} in /{self.path}"
 
     def execute(self, root: Path) -> None:
-        target = root / self.path
-        if not target.is_file() or target.is_symlink():
-            return
-        pattern = re.compile(self.regex)
-        lines = target.read_text().splitlines(keepends=True)
-        target.write_text("".join("#" + x if pattern.search(x) else x for x in lines))
+        with opened_root(str(root)) as rootfd:
+            try:
+                data = read_file_in_root(rootfd, self.path)
+            except RootFileRefused:
+                return  # not a regular file: nothing of ours to edit
+            if data is None:
+                return
+            pattern = re.compile(self.regex)
+            lines = data.decode(errors="replace").splitlines(keepends=True)
+            text = "".join("#" + x if pattern.search(x) else x for x in lines)
+            write_file_in_root(rootfd, self.path, text.encode())
 
 
 Fixup = MaskUnit | WriteFile | Symlink | EmptyDir | LockRoot | CommentOut

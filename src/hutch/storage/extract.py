@@ -24,6 +24,12 @@ command), into a private staging directory beside the destination that is rename
 place at the end; on any error the staging directory is removed, so the destination either
 is complete or does not exist. `check()` runs the same checks without writing anything,
 reading the archive to its end so a corrupt compressed stream is caught too.
+
+And it must not fill the host (`Caps`): the file data it declares (a sparse member counts at
+its full size: it would be written out whole), the number of entries (inodes), the
+decompressed stream (the tar plus anything after its end) and the ratio of the decompressed
+stream to the compressed bytes read (an xz of zeros packs ~7000:1, a real root filesystem
+rarely beyond 10:1) are each bounded, checked before a byte of the entry is written.
 """
 
 from __future__ import annotations
@@ -54,6 +60,7 @@ __all__ = [
     "ALLOWED_DEVICES",
     "FORMATS",
     "BadArchive",
+    "Caps",
     "Progress",
     "Summary",
     "UnsafeEntry",
@@ -92,6 +99,22 @@ _PROGRESS_STEP = 1 << 20  # call the progress callback at most once per MiB read
 _ZSTD_HINT = "apt-get install zstd"
 
 
+@dataclass(frozen=True)
+class Caps:
+    """What one template may unpack to. The defaults hold every real distribution root
+    (a full Debian with desktop is ~10 GiB and ~400k entries) with room to spare."""
+
+    max_bytes: int = 32 << 30  # file data, sparse members at their full size
+    max_entries: int = 2_000_000
+    max_ratio: int = 200  # decompressed / compressed, judged past `ratio_floor`
+    ratio_floor: int = 64 << 20  # small archives may compress any way they like
+
+    @property
+    def max_stream(self) -> int:
+        # the data, and a generous header budget per entry (pax headers, long names)
+        return self.max_bytes + 8192 * self.max_entries + (1 << 20)
+
+
 class BadArchive(InvalidConfig):
     """The file is not a readable template archive (format, corruption, truncation)."""
 
@@ -121,9 +144,15 @@ def detect_format(archive: Path) -> str:
     return _format_of(head, archive.name)
 
 
-def check(archive: Path, *, label: str | None = None, progress: Progress | None = None) -> Summary:
+def check(
+    archive: Path,
+    *,
+    label: str | None = None,
+    progress: Progress | None = None,
+    caps: Caps | None = None,
+) -> Summary:
     """Read the whole archive and apply every check of `extract`, writing nothing."""
-    return _run(archive, label or archive.name, progress, None)
+    return _run(archive, label or archive.name, progress, None, caps)
 
 
 def extract(
@@ -132,6 +161,7 @@ def extract(
     *,
     label: str | None = None,
     progress: Progress | None = None,
+    caps: Caps | None = None,
 ) -> Summary:
     """Unpack `archive` into `dest`, which must not exist (or be an empty directory).
 
@@ -152,7 +182,7 @@ def extract(
         try:
             writer = _Writer(rootfd, label)
             try:
-                summary = _run(archive, label, progress, writer)
+                summary = _run(archive, label, progress, writer, caps)
             finally:
                 writer.close()
         finally:
@@ -192,22 +222,52 @@ class _Readable(Protocol):
     def read(self, size: int = -1, /) -> bytes | None: ...
 
 
-class _Source:
-    """The decompressed stream, as tarfile reads it; every read error becomes `_Corrupt`."""
+class _TooBig(Exception):
+    """The decompressed stream broke one of the Caps (its message says which)."""
 
-    def __init__(self, stream: _Readable) -> None:
+
+class _Source:
+    """The decompressed stream, as tarfile reads it; every read error becomes `_Corrupt`,
+    and a stream bigger than the caps allow, or decompressing too many times the compressed
+    bytes read (`rawfd`'s offset), `_TooBig`: a bomb stops before it is unpacked."""
+
+    def __init__(self, stream: _Readable, rawfd: int = -1, caps: Caps | None = None) -> None:
         self._stream = stream
+        self._rawfd = rawfd
+        self._caps = caps or Caps()
+        self.out = 0
 
     def read(self, size: int = -1) -> bytes:
+        if size < 0:
+            size = _CHUNK  # never the whole stream at once
         try:
-            return self._stream.read(size) or b""
+            data = self._stream.read(size) or b""
         except (OSError, EOFError, zlib.error, lzma.LZMAError) as e:
             raise _Corrupt(str(e) or type(e).__name__) from None
+        self.out += len(data)
+        caps = self._caps
+        if self.out > caps.max_stream:
+            raise _TooBig(f"decompresses to more than {_human(caps.max_stream)}")
+        if self._rawfd >= 0 and self.out > caps.ratio_floor:
+            raw = max(os.lseek(self._rawfd, 0, os.SEEK_CUR), 1)
+            if self.out > caps.max_ratio * raw:
+                raise _TooBig(
+                    f"decompresses to more than {caps.max_ratio} times its size "
+                    f"({_human(self.out)} from {_human(raw)}: a compression bomb?)"
+                )
+        return data
+
+
+def _human(n: int) -> str:
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 1 << shift:
+            return f"{n / (1 << shift):.1f} {unit}"
+    return f"{n} bytes"
 
 
 @contextmanager
 def _open_stream(
-    archive: Path, label: str
+    archive: Path, label: str, caps: Caps
 ) -> Iterator[tuple[str, int, _Source, Callable[[], None]]]:
     """(format, raw fd, decompressed stream, finish); `finish` checks the decompressor's
     verdict.
@@ -224,15 +284,15 @@ def _open_stream(
         fmt = _format_of(os.pread(raw.fileno(), 512, 0), label)
         if fmt == "tar.zst":
             with _zstd(raw.fileno(), label) as (zstream, finish):
-                yield fmt, raw.fileno(), _Source(zstream), finish
+                yield fmt, raw.fileno(), _Source(zstream, raw.fileno(), caps), finish
         elif fmt == "tar.gz":
             with gzip.GzipFile(fileobj=raw, mode="rb") as gz:
-                yield fmt, raw.fileno(), _Source(gz), _nothing
+                yield fmt, raw.fileno(), _Source(gz, raw.fileno(), caps), _nothing
         elif fmt == "tar.xz":
             with lzma.LZMAFile(raw, mode="rb") as xz:
-                yield fmt, raw.fileno(), _Source(xz), _nothing
-        else:
-            yield fmt, raw.fileno(), _Source(raw), _nothing
+                yield fmt, raw.fileno(), _Source(xz, raw.fileno(), caps), _nothing
+        else:  # no ratio to judge: the stream is the file
+            yield fmt, raw.fileno(), _Source(raw, -1, caps), _nothing
 
 
 def _nothing() -> None:
@@ -267,10 +327,17 @@ def _zstd(fd: int, label: str) -> Iterator[tuple[IO[bytes], Callable[[], None]]]
             proc.wait()
 
 
-def _run(archive: Path, label: str, progress: Progress | None, writer: _Writer | None) -> Summary:
+def _run(
+    archive: Path,
+    label: str,
+    progress: Progress | None,
+    writer: _Writer | None,
+    caps: Caps | None = None,
+) -> Summary:
     entries = size = 0
+    caps = caps or Caps()
     policy = _Policy(label)
-    with _open_stream(archive, label) as (fmt, rawfd, source, finish):
+    with _open_stream(archive, label, caps) as (fmt, rawfd, source, finish):
         total = os.fstat(rawfd).st_size
         reported = 0
         try:
@@ -278,10 +345,24 @@ def _run(archive: Path, label: str, progress: Progress | None, writer: _Writer |
             with tarfile.open(fileobj=cast("IO[bytes]", source), mode="r|") as tf:
                 for member in tf:
                     entry = policy.admit(member)
-                    if writer is not None:
-                        writer.write(entry, tf)
+                    # counted before anything of the entry is written
                     entries += 1
                     size += member.size if member.isreg() else 0
+                    if entries > caps.max_entries:
+                        raise BadArchive(
+                            f"template {label}: more than {caps.max_entries} entries "
+                            "(the cap on a template's files)"
+                        )
+                    if size > caps.max_bytes:
+                        raise UnsafeEntry(
+                            label,
+                            member.name,
+                            f"takes the files' data over {_human(caps.max_bytes)} "
+                            f"({member.size} bytes{', sparse' if member.issparse() else ''}; "
+                            "the cap on a template's size)",
+                        )
+                    if writer is not None:
+                        writer.write(entry, tf)
                     if progress is not None:
                         pos = os.lseek(rawfd, 0, os.SEEK_CUR)
                         if pos - reported >= _PROGRESS_STEP:
@@ -293,6 +374,8 @@ def _run(archive: Path, label: str, progress: Progress | None, writer: _Writer |
                     pass
         except _Corrupt as e:
             raise BadArchive(f"template {label}: corrupt archive: {e}") from None
+        except _TooBig as e:
+            raise BadArchive(f"template {label}: {e}") from None
         except tarfile.TarError as e:
             raise BadArchive(f"template {label}: corrupt or not a tar archive: {e}") from None
         finish()

@@ -34,6 +34,7 @@
 #include <sys/klog.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/personality.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -92,10 +93,9 @@ static int broken(const char *fmt, ...)
 
 static const char *en(int e)
 {
-    static char buf[64];
+    /* glibc's names are static strings: several en() in one printf each keep their own */
     const char *n = strerrorname_np(e);
-    snprintf(buf, sizeof buf, "%s", n ? n : "?");
-    return buf;
+    return n ? n : "?";
 }
 
 /* errno values that mean "not allowed" (or "not there at all") for a call */
@@ -636,6 +636,46 @@ static int a_packet(int argc, char **argv)
                        en(name_err), argv[3], got);
     return refused("%s: %s; bind to ifindex %s: %s", argv[2], en(name_err), argv[3], en(e));
 }
+
+/* -- bridge: forged frames onto the container's own link (issue 12 item 7) -- */
+
+/* Not an escape by itself: sends the frames given as hex (whole Ethernet frames, the test
+ * crafts them) out of IFNAME with an AF_PACKET socket, as a container's root can. The host's
+ * filter is judged on the other side of the bridge (test_net_filter.py). */
+static int a_spoof_send(int argc, char **argv)
+{
+    if (argc < 4)
+        return broken("usage: spoof_send IFNAME HEXFRAME...");
+    int s = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+    if (s < 0)
+        return broken("socket(AF_PACKET): %s", en(errno));
+    struct sockaddr_ll sll = {0};
+    sll.sll_family = AF_PACKET;
+    sll.sll_ifindex = (int)if_nametoindex(argv[2]);
+    if (!sll.sll_ifindex)
+        return broken("%s: %s", argv[2], en(errno));
+    int sent = 0;
+    for (int i = 3; i < argc; i++) {
+        unsigned char frame[1600];
+        size_t n = strlen(argv[i]) / 2;
+        if (n > sizeof frame || n < 14)
+            return broken("frame %d: %zu bytes", i - 2, n);
+        for (size_t j = 0; j < n; j++) {
+            unsigned v;
+            if (sscanf(argv[i] + 2 * j, "%2x", &v) != 1)
+                return broken("frame %d: not hex", i - 2);
+            frame[j] = (unsigned char)v;
+        }
+        if (sendto(s, frame, n, 0, (struct sockaddr *)&sll, sizeof sll) != (ssize_t)n)
+            return broken("sendto %s: %s", argv[2], en(errno));
+        sent++;
+    }
+    close(s);
+    printf("sent: %d frames\n", sent);
+    return 0;
+}
+
+/* -- bridge: end -- */
 
 /* ---- other namespaces and processes ---------------------------------------------------- */
 
@@ -1604,6 +1644,693 @@ static int a_cmdline_watch(int argc, char **argv)
 }
 /* -- end of exec's block -- */
 
+/* -- seccomp: the calls of the default policy table (issue 12 item 6) -- */
+
+#define SC_FSCONFIG_SET_STRING 1
+#define SC_FSCONFIG_CMD_CREATE 6
+#define SC_OPEN_TREE_CLONE 1
+#define SC_MOVE_MOUNT_F_EMPTY_PATH 0x4
+#define SC_MOUNT_ATTR_RDONLY 0x1
+#define SC_AF_VSOCK 40
+#define SC_I386_SOCKETCALL 102
+#define SC_SYS_SOCKET 1
+#define SC_READ_IMPLIES_EXEC 0x0400000
+#define SC_ADDR_NO_RANDOMIZE 0x0040000
+#define SC_TIOCL_GETSHIFTSTATE 6
+
+/* A call made with harmless arguments: only the filter's answer (or the permission check's)
+ * refuses; the kernel rejecting the arguments (EBADF, EINVAL) means the call got in. */
+static int a_io_uring_setup(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    char params[120] = {0}; /* struct io_uring_params, zeroed */
+    long r = syscall(SYS_io_uring_setup, 1, params);
+    int e = errno;
+    if (r >= 0)
+        close((int)r);
+    return expect_refusal("io_uring_setup(1 entry)", r, e, PERM_NOSYS);
+}
+
+static int a_fsopen(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    long fd = syscall(SYS_fsopen, "tmpfs", 0);
+    int e = errno;
+    if (fd >= 0) {
+        /* the path of CVE-2022-0185: strings parsed into the new superblock's context */
+        long r = syscall(SYS_fsconfig, fd, SC_FSCONFIG_SET_STRING, "size", "1M", 0);
+        close((int)fd);
+        return escaped("fsopen(tmpfs) gave fd %ld; fsconfig(size=1M) returned %ld", fd, r);
+    }
+    if (!is_refusal(e, PERM_NOSYS))
+        return escaped("fsopen(tmpfs) got past its permission check (%s)", en(e));
+    /* fsconfig on its own: on a bad fd the kernel says EBADF, the filter ENOSYS */
+    long r = syscall(SYS_fsconfig, -1, SC_FSCONFIG_CMD_CREATE, NULL, NULL, 0);
+    int e2 = errno;
+    char first[64];
+    snprintf(first, sizeof first, "%s", en(e)); /* en() reuses its buffer */
+    if (r >= 0 || !is_refusal(e2, PERM_NOSYS))
+        return escaped("fsopen refused (%s) but fsconfig reaches the kernel (%s)", first,
+                       r >= 0 ? "success" : en(e2));
+    return refused("fsopen(tmpfs): %s, fsconfig: %s", first, en(e2));
+}
+
+static int a_fsmount(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    long r = syscall(SYS_fsmount, -1, 0, 0);
+    return expect_refusal("fsmount(fd -1)", r, errno, PERM_NOSYS);
+}
+
+static int a_fspick(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    long r = syscall(SYS_fspick, AT_FDCWD, "/proc", 0);
+    int e = errno;
+    if (r >= 0)
+        close((int)r);
+    return expect_refusal("fspick(/proc)", r, e, PERM_NOSYS);
+}
+
+static int a_open_tree(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    /* a non-recursive copy of /proc would be /proc without the masks on top */
+    long r = syscall(SYS_open_tree, AT_FDCWD, "/proc", SC_OPEN_TREE_CLONE | O_CLOEXEC);
+    int e = errno;
+    if (r >= 0)
+        close((int)r);
+    return expect_refusal("open_tree(/proc, OPEN_TREE_CLONE)", r, e, PERM_NOSYS);
+}
+
+static int a_move_mount(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    long r = syscall(SYS_move_mount, -1, "", AT_FDCWD, "/tmp", SC_MOVE_MOUNT_F_EMPTY_PATH);
+    return expect_refusal("move_mount(fd -1, /tmp)", r, errno, PERM_NOSYS);
+}
+
+static int a_mount_setattr(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    unsigned long long attr[4] = {SC_MOUNT_ATTR_RDONLY, 0, 0, 0}; /* struct mount_attr */
+    long r = syscall(SYS_mount_setattr, -1, "", 0x1000 /* AT_EMPTY_PATH */, attr, sizeof attr);
+    return expect_refusal("mount_setattr(fd -1)", r, errno, PERM_NOSYS);
+}
+
+static int a_nested_unshare(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    fflush(stdout);
+    pid_t pid = fork(); /* the child takes the namespace, if it gets one */
+    if (pid < 0)
+        return broken("fork: %s", en(errno));
+    if (pid == 0)
+        _exit(unshare(CLONE_NEWUSER) == 0 ? 0 : errno);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED(status))
+        return broken("the child died of signal %d", WTERMSIG(status));
+    int e = WEXITSTATUS(status);
+    return expect_refusal("unshare(CLONE_NEWUSER)", e ? -1 : 0, e, PERM);
+}
+
+static int a_nested_clone(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    fflush(stdout);
+    /* raw clone (x86_64: flags, stack, parent_tid, child_tid, tls), fork-like: stack 0 */
+    long r = syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0UL, NULL, NULL, 0UL);
+    if (r == 0)
+        _exit(0);
+    int e = errno;
+    if (r > 0)
+        waitpid((pid_t)r, NULL, 0);
+    return expect_refusal("clone(CLONE_NEWUSER)", r, e, PERM);
+}
+
+static int a_nested_clone3(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    fflush(stdout);
+    /* struct clone_args: flags, pidfd, child_tid, parent_tid, exit_signal, stack, ... */
+    unsigned long long args[11] = {0};
+    args[0] = CLONE_NEWUSER;
+    args[4] = SIGCHLD;
+    long r = syscall(SYS_clone3, args, 88 /* CLONE_ARGS_SIZE_VER0 */);
+    if (r == 0)
+        _exit(0);
+    int e = errno;
+    if (r > 0)
+        waitpid((pid_t)r, NULL, 0);
+    return expect_refusal("clone3(CLONE_NEWUSER)", r, e, PERM_NOSYS);
+}
+
+static int a_vsock(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    /* only the filter's EPERM refuses: EAFNOSUPPORT would mean the call reached the kernel
+     * (on a host without vsock nothing answers, but the filter let it through) */
+    int fd = socket(SC_AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int e = errno;
+    if (fd >= 0)
+        close(fd);
+    return expect_refusal("socket(AF_VSOCK)", fd, e, PERM);
+}
+
+static int vsock_i386(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    /* socketcall(SYS_SOCKET, {AF_VSOCK, SOCK_STREAM, 0}): 32-bit words below 4 GiB */
+    unsigned int *a = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+    if (a == MAP_FAILED)
+        return broken("mmap MAP_32BIT: %s", en(errno));
+    a[0] = SC_AF_VSOCK, a[1] = SOCK_STREAM, a[2] = 0;
+    long r = int80(SC_I386_SOCKETCALL, SC_SYS_SOCKET, (long)a, 0, 0);
+    if (r >= 0)
+        close((int)r);
+    return expect_refusal("i386 socketcall(SYS_SOCKET, AF_VSOCK) via int $0x80", r < 0 ? -1 : r,
+                          r < 0 ? (int)-r : 0, PERM);
+}
+
+static int a_vsock_i386(int argc, char **argv)
+{
+    return in_child(vsock_i386, argc, argv);
+}
+
+static int a_personality(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    int old = personality(0xffffffff);
+    if (old < 0)
+        return broken("personality query: %s", en(errno));
+    static const struct {
+        const char *name;
+        unsigned long flag;
+    } flags[] = {{"READ_IMPLIES_EXEC", SC_READ_IMPLIES_EXEC},
+                 {"ADDR_NO_RANDOMIZE", SC_ADDR_NO_RANDOMIZE}};
+    char log[256] = "";
+    for (size_t i = 0; i < sizeof flags / sizeof *flags; i++) {
+        int r = personality((unsigned long)old | flags[i].flag);
+        int e = errno;
+        if (r >= 0) {
+            personality((unsigned long)old);
+            return escaped("personality(%s) was set", flags[i].name);
+        }
+        if (!is_refusal(e, PERM))
+            return escaped("personality(%s) got past the filter (%s)", flags[i].name, en(e));
+        size_t o = strlen(log);
+        snprintf(log + o, sizeof log - o, " %s:%s", flags[i].name, en(e));
+    }
+    /* the harmless ones stay: 32-bit and back */
+    if (personality(0x8) < 0 || personality((unsigned long)old) < 0)
+        return broken("personality(PER_LINUX32) refused: %s", en(errno));
+    return refused("personality:%s (PER_LINUX32 and the query allowed)", log);
+}
+
+/* a pty of its own as the controlling terminal: the case the kernel itself would allow */
+static int own_pty(int *master)
+{
+    if (setsid() < 0)
+        return -1;
+    int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (m < 0 || grantpt(m) < 0 || unlockpt(m) < 0)
+        return -1;
+    char *name = ptsname(m);
+    int s = name ? open(name, O_RDWR | O_CLOEXEC) : -1; /* session leader: becomes its ctty */
+    if (s < 0)
+        return -1;
+    ioctl(s, TIOCSCTTY, 0);
+    *master = m;
+    return s;
+}
+
+static int tty_ioctl(const char *what, unsigned long req, void *arg)
+{
+    fflush(stdout);
+    pid_t pid = fork(); /* setsid in a child: the probe keeps its session */
+    if (pid < 0)
+        return broken("fork: %s", en(errno));
+    if (pid == 0) {
+        int master = -1;
+        int s = own_pty(&master);
+        if (s < 0)
+            _exit(200);
+        long r = ioctl(s, req, arg);
+        int e = errno;
+        char log[256], first[64];
+        snprintf(first, sizeof first, "%s", r >= 0 ? "DONE" : en(e)); /* en() reuses a buffer */
+        /* and on the container's console, if it can be opened */
+        int c = open("/dev/console", O_RDWR | O_NOCTTY | O_CLOEXEC);
+        long rc = c >= 0 ? ioctl(c, req, arg) : -1;
+        int ec = errno;
+        snprintf(log, sizeof log, "%s on its own pty (ctty): %s; on /dev/console: %s", what,
+                 first, c < 0 ? "not opened" : rc >= 0 ? "DONE" : en(ec));
+        if (r >= 0 || !is_refusal(e, PERM) || (c >= 0 && (rc >= 0 || !is_refusal(ec, PERM))))
+            _exit(escaped("%s", log));
+        _exit(refused("%s", log));
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED(status))
+        return broken("the child died of signal %d", WTERMSIG(status));
+    if (WEXITSTATUS(status) == 200)
+        return broken("no pty of its own (setsid or /dev/ptmx failed)");
+    return WEXITSTATUS(status);
+}
+
+static int a_tiocsti(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    static char c = '\n'; /* an empty line typed into its own terminal, at worst */
+    return tty_ioctl("TIOCSTI", TIOCSTI, &c);
+}
+
+static int a_tioclinux(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    static char sub = SC_TIOCL_GETSHIFTSTATE; /* reads, changes nothing */
+    return tty_ioctl("TIOCLINUX", TIOCLINUX, &sub);
+}
+
+/* -- seccomp: end -- */
+/* -- privileged: the host's links by netnsid, device nodes, SCHED_FIFO, host-wide knobs -- */
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/if_link.h>
+#include <linux/net_namespace.h>
+#include <sys/resource.h>
+
+#define INIT_USERNS_INO 4026531837UL /* PROC_USER_INIT_INO: the host's user namespace */
+#define MAX_IDS 32
+
+struct nlbuf {
+    union {
+        struct nlmsghdr h;
+        char raw[640];
+    };
+};
+
+static void *nl_body(struct nlbuf *m, size_t len)
+{
+    memset(m, 0, sizeof *m);
+    m->h.nlmsg_len = NLMSG_LENGTH(len);
+    return m->raw + NLMSG_HDRLEN;
+}
+
+static void nl_put(struct nlbuf *m, int type, const void *data, int len)
+{
+    struct rtattr *a = (struct rtattr *)(m->raw + NLMSG_ALIGN(m->h.nlmsg_len));
+    a->rta_type = type;
+    a->rta_len = RTA_LENGTH(len);
+    memcpy(RTA_DATA(a), data, len);
+    m->h.nlmsg_len = NLMSG_ALIGN(m->h.nlmsg_len) + RTA_ALIGN(a->rta_len);
+}
+
+/* one request; each reply message goes to `each`; 0, or the kernel's -errno */
+static int nl_talk(int fd, struct nlbuf *m, int type, int flags,
+                   void (*each)(struct nlmsghdr *, size_t, void *), size_t hdr, void *arg)
+{
+    static unsigned seq;
+    m->h.nlmsg_type = type;
+    m->h.nlmsg_flags = NLM_F_REQUEST | flags | ((flags & NLM_F_DUMP) ? 0 : NLM_F_ACK);
+    m->h.nlmsg_seq = ++seq;
+    if (send(fd, m, m->h.nlmsg_len, 0) < 0)
+        return -errno;
+    static char buf[1 << 16];
+    for (;;) {
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n < 0)
+            return -errno;
+        for (struct nlmsghdr *r = (struct nlmsghdr *)buf; NLMSG_OK(r, (size_t)n);
+             r = NLMSG_NEXT(r, n)) {
+            if (r->nlmsg_seq != seq)
+                continue;
+            if (r->nlmsg_type == NLMSG_DONE) {
+                int e = r->nlmsg_len >= NLMSG_LENGTH(sizeof(int)) ? *(int *)NLMSG_DATA(r) : 0;
+                return e < 0 ? e : 0;
+            }
+            if (r->nlmsg_type == NLMSG_ERROR)
+                return ((struct nlmsgerr *)NLMSG_DATA(r))->error;
+            if (each)
+                each(r, hdr, arg);
+        }
+    }
+}
+
+struct linkset {
+    int n, nids;
+    char names[64][IFNAMSIZ];
+    int ids[MAX_IDS];
+};
+
+static void add_id(struct linkset *s, int id)
+{
+    for (int i = 0; i < s->nids; i++)
+        if (s->ids[i] == id)
+            return;
+    if (id >= 0 && s->nids < MAX_IDS)
+        s->ids[s->nids++] = id;
+}
+
+/* RTM_NEWLINK (names, and the ids of the namespaces their peers live in) and RTM_NEWNSID */
+static void on_reply(struct nlmsghdr *r, size_t hdr, void *arg)
+{
+    struct linkset *s = arg;
+    if (r->nlmsg_type != RTM_NEWLINK && r->nlmsg_type != RTM_NEWNSID)
+        return;
+    int len = (int)r->nlmsg_len - (int)NLMSG_LENGTH(hdr);
+    struct rtattr *a = (struct rtattr *)((char *)NLMSG_DATA(r) + NLMSG_ALIGN(hdr));
+    for (; RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+        if (r->nlmsg_type == RTM_NEWLINK && a->rta_type == IFLA_IFNAME && s->n < 64)
+            snprintf(s->names[s->n++], IFNAMSIZ, "%s", (char *)RTA_DATA(a));
+        else if (r->nlmsg_type == RTM_NEWLINK && a->rta_type == IFLA_LINK_NETNSID)
+            add_id(s, *(int *)RTA_DATA(a));
+        else if (r->nlmsg_type == RTM_NEWNSID && a->rta_type == NETNSA_NSID)
+            add_id(s, *(int *)RTA_DATA(a));
+    }
+}
+
+static int has_name(const struct linkset *s, const char *name)
+{
+    for (int i = 0; i < s->n; i++)
+        if (strcmp(s->names[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+/* a link request aimed at the namespace `id` names, by interface name */
+static int link_req(int fd, int type, int id, const char *ifname, int mtu, struct linkset *out)
+{
+    struct nlbuf m;
+    struct ifinfomsg *ifi = nl_body(&m, sizeof *ifi);
+    ifi->ifi_family = AF_UNSPEC;
+    nl_put(&m, IFLA_TARGET_NETNSID, &id, sizeof id);
+    if (ifname)
+        nl_put(&m, IFLA_IFNAME, ifname, strlen(ifname) + 1);
+    if (mtu > 0)
+        nl_put(&m, IFLA_MTU, &mtu, sizeof mtu);
+    return nl_talk(fd, &m, type, ifname ? 0 : NLM_F_DUMP, on_reply, sizeof *ifi, out);
+}
+
+/* The host's network namespace has an id in the container's as soon as a link whose peer
+ * is there (a veth) is dumped; IFLA_TARGET_NETNSID then aims a request at it, checked for
+ * CAP_NET_ADMIN in the user namespace owning it: the host's. Every request must fail, with
+ * EACCES/EPERM (no such power), EINVAL/ENOENT (no such id), or list only the container's
+ * own links. A "no such device" means the permission check passed. The only write is the
+ * host dummy's own MTU. */
+static int a_target_netnsid(int argc, char **argv)
+{
+    if (argc < 4)
+        return broken("usage: target_netnsid HOST_IFNAME MTU");
+    const char *host = argv[2];
+    int mtu = (int)xatol(argv[3]);
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0)
+        return broken("netlink socket: %s", en(errno));
+    struct linkset own = {0};
+    struct nlbuf m;
+    struct ifinfomsg *ifi = nl_body(&m, sizeof *ifi);
+    ifi->ifi_family = AF_UNSPEC;
+    int r = nl_talk(fd, &m, RTM_GETLINK, NLM_F_DUMP, on_reply, sizeof *ifi, &own);
+    if (r < 0)
+        return broken("dump of its own links: %s", en(-r));
+    struct rtgenmsg *g = nl_body(&m, sizeof *g);
+    g->rtgen_family = AF_UNSPEC;
+    r = nl_talk(fd, &m, RTM_GETNSID, NLM_F_DUMP, on_reply, sizeof *g, &own);
+    char log[2048];
+    snprintf(log, sizeof log, "ids held [");
+    for (int i = 0; i < own.nids; i++)
+        snprintf(log + strlen(log), sizeof log - strlen(log), "%s%d", i ? " " : "", own.ids[i]);
+    snprintf(log + strlen(log), sizeof log - strlen(log), "] (GETNSID dump: %s);",
+             r ? en(-r) : "ok");
+    struct linkset tried = own;
+    for (int id = 0; id < 8; id++)
+        add_id(&tried, id);
+    static const int ok[] = {EPERM, EACCES, EINVAL, ENOENT, 0};
+    for (int i = 0; i < tried.nids; i++) {
+        int id = tried.ids[i];
+        struct linkset there = {0};
+        int d = link_req(fd, RTM_GETLINK, id, NULL, 0, &there);
+        for (int k = 0; k < there.n; k++)
+            if (!has_name(&own, there.names[k]) || strcmp(there.names[k], host) == 0)
+                return escaped("netnsid %d lists the host's link %s", id, there.names[k]);
+        int gl = link_req(fd, RTM_GETLINK, id, host, 0, &there);
+        int sl = link_req(fd, RTM_SETLINK, id, host, mtu, NULL);
+        int nl = link_req(fd, RTM_NEWLINK, id, "hutchnx0", 0, NULL);
+        int dl = link_req(fd, RTM_DELLINK, id, "hutchnx0", 0, NULL);
+        const char *what[] = {"GETLINK", "SETLINK mtu", "NEWLINK", "DELLINK"};
+        int res[] = {gl, sl, nl, dl};
+        for (int k = 0; k < 4; k++)
+            if (res[k] == 0 || !is_refusal(-res[k], ok))
+                return escaped("netnsid %d: RTM_%s of %s %s", id, what[k],
+                               k < 2 ? host : "hutchnx0",
+                               res[k] == 0 ? "succeeded" : en(-res[k]));
+        snprintf(log + strlen(log), sizeof log - strlen(log), " %d:%s/%s/%s/%s/%s", id,
+                 d ? en(-d) : "own-only", en(-gl), en(-sl), en(-nl), en(-dl));
+    }
+    close(fd);
+    return refused("%s", log);
+}
+
+/* the host's console, a tty and the host's disk: no device node may be made */
+static int a_mknod_console(int argc, char **argv)
+{
+    if (argc < 4)
+        return broken("usage: mknod_console DISK_MAJOR DISK_MINOR");
+    struct {
+        const char *what;
+        mode_t mode;
+        dev_t dev;
+    } nodes[] = {
+        {"c 5 1 (console)", S_IFCHR, makedev(5, 1)},
+        {"c 4 1 (tty1)", S_IFCHR, makedev(4, 1)},
+        {"b (the host's disk)", S_IFBLK, makedev(xatol(argv[2]), xatol(argv[3]))},
+    };
+    char log[512] = "";
+    for (size_t i = 0; i < sizeof nodes / sizeof *nodes; i++) {
+        const char *path = "/tmp/hutch-node";
+        unlink(path);
+        int r = mknod(path, nodes[i].mode | 0600, nodes[i].dev);
+        int e = errno;
+        if (r == 0) {
+            unlink(path);
+            return escaped("mknod %s", nodes[i].what);
+        }
+        if (!is_refusal(e, PERM))
+            return escaped("mknod %s got past its permission check (%s)", nodes[i].what, en(e));
+        snprintf(log + strlen(log), sizeof log - strlen(log), " %s:%s", nodes[i].what, en(e));
+    }
+    return refused("mknod:%s", log);
+}
+
+/* SCHED_FIFO/RR run ahead of every CFS task of the host, whatever the cgroup's CPU limit */
+static int a_sched_fifo(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    struct rlimit rl;
+    getrlimit(RLIMIT_RTPRIO, &rl);
+    struct rlimit up = {99, 99};
+    int lr = setrlimit(RLIMIT_RTPRIO, &up);
+    int le = errno;
+    char log[256];
+    snprintf(log, sizeof log, "RLIMIT_RTPRIO %lu/%lu, raise: %s", (unsigned long)rl.rlim_cur,
+             (unsigned long)rl.rlim_max, lr ? en(le) : "RAISED");
+    int policies[] = {SCHED_FIFO, SCHED_RR};
+    for (int i = 0; i < 2; i++) {
+        struct sched_param p = {.sched_priority = 1};
+        int r = sched_setscheduler(0, policies[i], &p);
+        int e = errno;
+        if (r == 0) {
+            struct sched_param z = {.sched_priority = 0};
+            sched_setscheduler(0, SCHED_OTHER, &z);
+            return escaped("sched_setscheduler %s prio 1 (%s)", i ? "SCHED_RR" : "SCHED_FIFO",
+                           log);
+        }
+        snprintf(log + strlen(log), sizeof log - strlen(log), "; %s: %s",
+                 i ? "SCHED_RR" : "SCHED_FIFO", en(e));
+    }
+    return refused("%s", log);
+}
+
+/* RAPL energy counters (CVE-2020-8694): a side channel on the host's computations */
+static int a_powercap(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    static const char *dirs[] = {"/sys/class/powercap", "/sys/devices/virtual/powercap", NULL};
+    char log[512] = "";
+    for (const char **d = dirs; *d; d++) {
+        DIR *dir = opendir(*d);
+        if (!dir) {
+            snprintf(log + strlen(log), sizeof log - strlen(log), " %s:%s", *d, en(errno));
+            continue;
+        }
+        int entries = 0;
+        struct dirent *de;
+        while ((de = readdir(dir))) {
+            if (de->d_name[0] == '.')
+                continue;
+            entries++;
+            char path[512], buf[64];
+            snprintf(path, sizeof path, "%s/%s/energy_uj", *d, de->d_name);
+            if (read_file(path, buf, sizeof buf) > 0) {
+                closedir(dir);
+                return escaped("read %s: %s", path, buf);
+            }
+        }
+        closedir(dir);
+        snprintf(log + strlen(log), sizeof log - strlen(log), " %s:%d entries", *d, entries);
+        if (entries)
+            return escaped("%s lists %d zones of the host (masks missing)", *d, entries);
+    }
+    return refused("powercap:%s", log);
+}
+
+/* a directory of the host's kernel that must be empty (masked) or absent */
+static int empty_or_absent(const char *path)
+{
+    DIR *dir = opendir(path);
+    if (!dir)
+        return refused("%s: %s", path, en(errno));
+    int entries = 0;
+    struct dirent *de;
+    char first[256] = "";
+    while ((de = readdir(dir)))
+        if (de->d_name[0] != '.' && entries++ == 0)
+            snprintf(first, sizeof first, "%s", de->d_name);
+    closedir(dir);
+    if (entries)
+        return escaped("%s shows the host's %d entries (%s, ...)", path, entries, first);
+    return refused("%s is empty (masked)", path);
+}
+
+static int a_asound(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    return empty_or_absent("/proc/asound");
+}
+
+/* the usermode helper paths the host's kernel runs as the host's root */
+static int a_modprobe(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    char before[256] = "", after[256] = "";
+    read_file("/proc/sys/kernel/modprobe", before, sizeof before);
+    int w = write_same("/proc/sys/kernel/modprobe");
+    if (w == 0)
+        return escaped("wrote the host's kernel.modprobe (%s)", before);
+    /* request_module("net-pf-19"): AF_ECONET, gone from the kernel; the host runs ITS
+     * modprobe, if any */
+    int s = socket(19, SOCK_DGRAM, 0);
+    int e = errno;
+    if (s >= 0)
+        close(s);
+    read_file("/proc/sys/kernel/modprobe", after, sizeof after);
+    if (strcmp(before, after) != 0)
+        return escaped("kernel.modprobe changed: %s -> %s", before, after);
+    before[strcspn(before, "\n")] = 0;
+    return refused("write kernel.modprobe: %s; socket(19) %s, modprobe stays '%s'", en(-w),
+                   s >= 0 ? "ok" : en(e), before);
+}
+
+static int a_uevent_helper(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    int w = write_same("/sys/kernel/uevent_helper");
+    if (w == 0)
+        return escaped("wrote the host's /sys/kernel/uevent_helper");
+    return refused("write /sys/kernel/uevent_helper: %s", en(-w));
+}
+
+static int in_host_userns(void)
+{
+    struct stat st;
+    return stat("/proc/self/ns/user", &st) == 0 && st.st_ino == INIT_USERNS_INO;
+}
+
+/* binfmt_misc: an interpreter the host's kernel would run for the host's own programs. Since
+ * 6.7 each user namespace may mount an instance of its own, which only it sees: that one
+ * is the container's. The register file is opened, never written. */
+static int a_binfmt_misc(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    int fd = open("/proc/sys/fs/binfmt_misc/register", O_WRONLY | O_CLOEXEC);
+    int e = errno;
+    if (fd >= 0) {
+        close(fd);
+        return escaped("/proc/sys/fs/binfmt_misc/register opens for writing");
+    }
+    private_mounts();
+    const char *mnt = "/tmp/hutch-binfmt";
+    mkdir(mnt, 0700);
+    long r = mount("binfmt_misc", mnt, "binfmt_misc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    int me = errno;
+    int host_ns = in_host_userns();
+    if (r == 0)
+        umount2(mnt, MNT_DETACH);
+    rmdir(mnt);
+    if (r == 0 && host_ns)
+        return escaped("mounted binfmt_misc in the host's user namespace: the host's instance");
+    return refused("open register: %s; mount binfmt_misc: %s", en(e),
+                   r == 0 ? "ok, an instance of the container's own user namespace" : en(me));
+}
+
+static int a_power_state(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    int fd = open("/sys/power/state", O_WRONLY | O_CLOEXEC); /* opened, never written */
+    int e = errno;
+    if (fd >= 0) {
+        close(fd);
+        return escaped("/sys/power/state opens for writing");
+    }
+    return refused("open /sys/power/state for writing: %s", en(e));
+}
+
+/* the host's unix sockets (hutchd's API among them) must not be listed */
+static int a_proc_net_unix(int argc, char **argv)
+{
+    if (argc < 3)
+        return broken("usage: proc_net_unix HOST_SOCKET");
+    FILE *f = fopen("/proc/net/unix", "r");
+    if (!f)
+        return refused("/proc/net/unix: %s", en(errno));
+    char line[1024];
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (n++ == 0)
+            continue;
+        if (strstr(line, argv[2]) || strstr(line, "/run/hutch/")) {
+            fclose(f);
+            line[strcspn(line, "\n")] = 0;
+            return escaped("/proc/net/unix lists a host socket: %s", line);
+        }
+    }
+    fclose(f);
+    return refused("/proc/net/unix: %d sockets, none of the host's", n - 1);
+}
+
+static int a_run_hutch(int argc, char **argv)
+{
+    if (argc < 3)
+        return broken("usage: run_hutch HOST_RUN_DIR");
+    const char *paths[] = {argv[2], "/run/hutch", NULL};
+    char log[1024] = "";
+    for (const char **p = paths; *p; p++) {
+        char sub[512];
+        snprintf(sub, sizeof sub, "%s/containers", *p);
+        struct stat st;
+        if (stat(sub, &st) == 0)
+            return escaped("%s is visible", sub);
+        snprintf(log + strlen(log), sizeof log - strlen(log), " %s:%s", sub, en(errno));
+    }
+    return refused("the host's run directory is not there:%s", log);
+}
+/* -- privileged: end -- */
+
 /* ---- dispatch ------------------------------------------------------------------------- */
 
 struct attack {
@@ -1643,6 +2370,7 @@ static const struct attack ATTACKS[] = {
     {"dev_port", a_dev_port},
     {"dev_kmsg", a_dev_kmsg},
     {"packet", a_packet},
+    {"spoof_send", a_spoof_send}, /* bridge */
     {"host_proc", a_host_proc},
     {"setns_host", a_setns_host},
     {"ptrace", a_ptrace},
@@ -1673,6 +2401,35 @@ static const struct attack ATTACKS[] = {
     {"sti", a_sti},
     {"tty_steal", a_tty_steal},
     {"cmdline_watch", a_cmdline_watch},
+
+    /* -- seccomp -- */
+    {"io_uring_setup", a_io_uring_setup},
+    {"fsopen", a_fsopen},
+    {"fsmount", a_fsmount},
+    {"fspick", a_fspick},
+    {"open_tree", a_open_tree},
+    {"move_mount", a_move_mount},
+    {"mount_setattr", a_mount_setattr},
+    {"nested_unshare", a_nested_unshare},
+    {"nested_clone", a_nested_clone},
+    {"nested_clone3", a_nested_clone3},
+    {"vsock", a_vsock},
+    {"vsock_i386", a_vsock_i386},
+    {"personality", a_personality},
+    {"tiocsti", a_tiocsti},
+    {"tioclinux", a_tioclinux},
+    /* -- privileged -- */
+    {"target_netnsid", a_target_netnsid},
+    {"mknod_console", a_mknod_console},
+    {"sched_fifo", a_sched_fifo},
+    {"powercap", a_powercap},
+    {"asound", a_asound},
+    {"modprobe", a_modprobe},
+    {"uevent_helper", a_uevent_helper},
+    {"binfmt_misc", a_binfmt_misc},
+    {"power_state", a_power_state},
+    {"proc_net_unix", a_proc_net_unix},
+    {"run_hutch", a_run_hutch},
 };
 
 int main(int argc, char **argv)
