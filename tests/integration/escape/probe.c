@@ -1568,18 +1568,19 @@ static int a_tty_steal(int argc, char **argv)
 }
 
 /* For SECONDS, read the cmdline of every process in sight: none may show one of WORDS (the
- * operator's command line). A process that still runs the host's Python (comm "python*",
- * between `hutch exec`'s fork and execve) must not be open to us: not its memory, environ,
- * fds or exe (it is not dumpable). */
+ * operator's command line). A process that still runs the host's Python (binary DEV:INO,
+ * comm "python*", between `hutch exec`'s fork and execve) must not be open to us: not its
+ * memory, environ, fds, exe, cwd or root (it is not dumpable). */
 static int a_cmdline_watch(int argc, char **argv)
 {
-    if (argc < 4)
-        return broken("usage: cmdline_watch SECONDS WORD...");
+    if (argc < 6)
+        return broken("usage: cmdline_watch SECONDS DEV INO WORD...");
     double secs = atof(argv[2]);
+    unsigned long long dev = strtoull(argv[3], NULL, 0), ino = strtoull(argv[4], NULL, 0);
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     static char seen[1 << 16];
-    int seen_n = 0, passes = 0, python = 0;
+    int seen_n = 0, passes = 0, python = 0, execing = 0;
     pid_t me = getpid();
     for (;;) {
         clock_gettime(CLOCK_MONOTONIC, &t);
@@ -1607,7 +1608,7 @@ static int a_cmdline_watch(int argc, char **argv)
                 if (!buf[i])
                     buf[i] = ' ';
             buf[r > 0 ? r : 0] = 0;
-            for (int w = 3; w < argc; w++)
+            for (int w = 5; w < argc; w++)
                 if (strstr(buf, argv[w])) {
                     closedir(d);
                     return escaped("pid %d shows %s in its cmdline: %.200s", pid, argv[w], buf);
@@ -1618,29 +1619,39 @@ static int a_cmdline_watch(int argc, char **argv)
             if (strncmp(comm, "python", 6) != 0)
                 continue;
             python++;
-            static const char *parts[] = {"mem", "environ", "exe", "fd", "cwd/.", "root/.", NULL};
+            /* what reaches into the process (ptrace access); its fd directory may be
+             * listed by owner rights (an identity-mapped root), its links not followed */
+            static const char *parts[] = {"mem",   "environ", "exe",  "cwd/.", "root/.",
+                                          "fd/0",  "fd/1",    "fd/2", "fd/3",  "fd/4",
+                                          "fd/5",  "fd/6",    "fd/7", "fd/8",  NULL};
             for (int i = 0; parts[i]; i++) {
                 snprintf(path, sizeof path, "/proc/%d/%s", pid, parts[i]);
-                int pfd = open(path, O_RDONLY | O_CLOEXEC);
-                if (pfd >= 0) {
-                    close(pfd);
-                    /* it may have exec'd the container's binary just now: ask again */
-                    comm[0] = 0;
-                    snprintf(path, sizeof path, "/proc/%d/comm", pid);
-                    read_file(path, comm, sizeof comm);
-                    if (strncmp(comm, "python", 6) == 0) {
-                        closedir(d);
-                        return escaped("pid %d (the host's Python, entering) opened: /proc/%d/%s",
-                                       pid, pid, parts[i]);
-                    }
+                int pfd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+                if (pfd < 0)
+                    continue;
+                close(pfd);
+                /* execve makes the process dumpable (after closing its O_CLOEXEC fds) before
+                 * it renames it: opened in that window, it runs the container's binary
+                 * already. Still the host's Python (or no telling) is an escape. */
+                struct stat st;
+                snprintf(path, sizeof path, "/proc/%d/exe", pid);
+                int e = stat(path, &st) < 0 ? errno : 0;
+                if (e == ENOENT || e == ESRCH)
+                    continue; /* gone */
+                if (e || ((unsigned long long)st.st_dev == dev &&
+                          (unsigned long long)st.st_ino == ino)) {
+                    closedir(d);
+                    return escaped("pid %d (the host's Python, entering) opened: /proc/%d/%s%s%s",
+                                   pid, pid, parts[i], e ? "; its exe: " : "", e ? en(e) : "");
                 }
+                execing++;
             }
         }
         closedir(d);
     }
-    return refused("%d passes over /proc, %d pids seen, %d entering processes met, none showed "
-                   "the words or opened up",
-                   passes, seen_n, python);
+    return refused("%d passes over /proc, %d pids seen, %d entering processes met (%d caught "
+                   "in execve), none showed the words or opened up",
+                   passes, seen_n, python, execing);
 }
 /* -- end of exec's block -- */
 
