@@ -235,3 +235,21 @@ def test_cwd_through_a_leaked_fd_is_refused(hutch, ct, n):
     # the magic link of a directory that exists inside is refused too, not followed
     p = hutch.run("exec", ct, "--cwd", "/proc/1/cwd", "pwd")
     assert p.returncode == 126 and "magic link" in p.stderr, p
+
+
+@pytest.mark.parametrize("closed", ["<&-", ">&-", "2>&-", "<&- >&- 2>&-"])
+def test_a_cli_started_with_closed_stdio_still_works(hutch, ct, closed):
+    """Closed fds of the CLI are not reused for its pipes or pidfds (the joiner's dup2 onto
+    0, 1, 2 would clobber them): the command runs and its status comes back."""
+    line = " ".join(shlex.quote(a) for a in hutch.argv("exec", ct, "echo out; cat; exit 4"))
+    env = {k: v for k, v in os.environ.items() if k != "HUTCH_ROOT"}
+    p = subprocess.run(
+        ["sh", "-c", f"{line} {closed}; echo status=$?"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+    assert p.stdout.endswith("status=4\n"), p
+    assert TRACEBACK not in p.stderr and "cannot enter" not in p.stderr, p.stderr

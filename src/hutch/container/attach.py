@@ -98,6 +98,7 @@ def run(
     A `cwd` the command cannot change to is refused (exit 126), unless `cwd_fallback` names
     where to go instead (enter: /root, else /)."""
     st = require_running(paths, ctid)
+    _fill_stdio()
     pidfd = _pidfd(st)
     rootfd = os.open(f"/proc/{st.pid}/root", sc.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     env = env if env is not None else exec_env(os.environ.get("TERM") if tty else None)
@@ -181,17 +182,21 @@ def run(
 
 
 def _pipe() -> tuple[int, int]:
-    """A pipe whose ends are above stdio, whatever the CLI was started with closed: the
-    joiner dup2()s them onto 0, 1 and 2."""
-    r, w = os.pipe2(os.O_CLOEXEC)
-    if r > 2 and w > 2:
-        return r, w
-    import fcntl
+    return os.pipe2(os.O_CLOEXEC)
 
-    high = (fcntl.fcntl(r, fcntl.F_DUPFD_CLOEXEC, 3), fcntl.fcntl(w, fcntl.F_DUPFD_CLOEXEC, 3))
-    os.close(r)
-    os.close(w)
-    return high
+
+def _fill_stdio() -> None:
+    """A CLI started with stdin, stdout or stderr closed gets /dev/null there: every fd made
+    from here on is above 2, so the joiner's dup2() onto 0, 1 and 2 clobbers none of them,
+    and the relay reads and writes what it expects."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)  # the lowest free fd: this one
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
 
 
 def _copy_rest(fd: int, sink: int) -> None:

@@ -59,7 +59,7 @@ def relay_from_socket(sock: socket.socket, joiner_fd: int) -> None:
 
 
 def relay_pty(master: int, done_fd: int | None = None) -> None:
-    stdin, stdout = sys.stdin.fileno(), sys.stdout.fileno()
+    stdin, stdout = 0, 1  # the fds: sys.stdin is None when the CLI started without one
     interactive = os.isatty(stdin)
     if interactive:
         _copy_winsize(stdin, master)
