@@ -374,7 +374,7 @@ def _open_ptmx() -> int:  # pragma: no cover - child, after the chroot
             )
         except OSError as e:
             raise OSError(
-                e.errno, f"no pty master in the container: /dev/ptmx: {e.strerror}"
+                e.errno, f"no pty master in the container: /dev/ptmx: {os.strerror(e.errno or 0)}"
             ) from None
     st = os.fstat(fd)
     if not stat.S_ISCHR(st.st_mode) or (os.major(st.st_rdev), os.minor(st.st_rdev)) != (5, 2):
