@@ -104,3 +104,37 @@ def test_exec_t_does_not_wait_for_background_children(hutch, ct, pty_run):
     run = pty_run(hutch.argv("exec", "-t", ct, "sh", "-c", "sleep 30 & echo started"))
     run.expect(b"started")
     assert run.wait() == 0
+
+
+def test_exec_t_opens_the_pty_master_without_trusting_dev(hutch, pty_run):
+    """The container owns its /dev: the pty master comes from its devpts (pts/ptmx), never
+    through what /dev/ptmx was made into, and a /dev/ptmx that is not the pty multiplexer
+    (char 5:2) is refused with a message, not opened for use (issue 12 item 8)."""
+    ctid = hutch.running()
+    # /dev/ptmx made a FIFO: /dev/pts/ptmx is still the way, exec -t works
+    hutch.ok("exec", ctid, "rm /dev/ptmx && mkfifo /dev/ptmx")
+    run = pty_run(hutch.argv("exec", "-t", ctid, "tty"))
+    assert run.wait() == 0
+    assert b"/dev/pts/0" in run.output, run.output
+    # no devpts at /dev/pts any more (a tmpfs over it): /dev/ptmx is all there is
+    hutch.ok("exec", ctid, "mount -t tmpfs none /dev/pts")
+    for planted in ("mkfifo /dev/ptmx", "ln -s null /dev/ptmx"):
+        hutch.ok("exec", ctid, f"rm -f /dev/ptmx && {planted}")
+        run = pty_run(hutch.argv("exec", "-t", ctid, "tty"))
+        assert run.wait() == 126, run.output
+        assert b"not the pty multiplexer (char 5:2)" in run.output, run.output
+    # ... and a missing one says so
+    hutch.ok("exec", ctid, "rm -f /dev/ptmx")
+    run = pty_run(hutch.argv("exec", "-t", ctid, "tty"))
+    assert run.wait() == 126, run.output
+    assert b"no pty master in the container" in run.output, run.output
+
+
+def test_exec_t_has_a_session_of_its_own(hutch, ct, pty_run):
+    # the command leads its session, whose terminal is its own pty (not the CLI's)
+    run = pty_run(
+        hutch.argv("exec", "-t", ct, "sh", "-c", "echo $$ $(cut -d' ' -f6 /proc/$$/stat)")
+    )
+    assert run.wait() == 0
+    pid, sid = run.output.decode().split()[-2:]
+    assert pid == sid, run.output

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -341,6 +342,16 @@ ARGS.update(
 )
 # -- privileged: end --
 
+# -- exec: the operator's terminal (issue 12 item 1) --------------------------------------
+# (from a pipe here; tests/integration/test_sec_terminal.py types them into a real shell)
+ARGS.update(
+    {
+        "sti": lambda h: ["echo PWNED-$((6*7))"],
+        "tty_steal": lambda h: ["/tmp/stolen-by-escape-suite", 2],
+    }
+)
+# -- exec: end --
+
 
 @pytest.mark.parametrize("attack", list(ARGS))
 def test_attack_is_refused(request, hutch_root, host, mode, target, attack):
@@ -394,6 +405,53 @@ def test_no_host_binary_reachable_during_exec(request, hutch_root, host, mode, t
     # the watcher really watched: it saw the exec'd processes come and go
     seen = int(text.rsplit(",", 1)[1].split()[0])
     assert seen >= 2, text
+
+
+# -- exec: the operator's command line, the entering process (issue 12 item 8) ------------
+
+
+def test_no_command_line_or_entering_process_visible(hutch_root, host, mode, target):
+    """While the host runs `hutch exec ID -e SECRET=... true` again and again, a watcher
+    inside reads every /proc/PID/cmdline: none shows the secret or 'hutch' (the forked CLI
+    carries the operator's argv until its execve), and no entering process (the host's
+    Python) opens its mem, environ, exe, fd, cwd or root to the container's root (it is
+    not dumpable after setns and setresuid either)."""
+    secret = f"xyz{secrets.token_hex(6)}"
+    watch_seconds = 3.0
+    env = {k: v for k, v in os.environ.items() if k != "HUTCH_ROOT"}
+    # the watcher skips its own cmdline, which holds the words
+    py = host.python
+    argv = ["exec", target, "--", "/probe", "cmdline_watch", watch_seconds, py.st_dev, py.st_ino]
+    argv += [secret, "hutch"]
+    watcher = subprocess.Popen(
+        hutch_root.argv(*argv),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        time.sleep(0.3)  # the watcher is up
+        deadline = time.monotonic() + watch_seconds - 0.8
+        execs = 0
+        while time.monotonic() < deadline and watcher.poll() is None:
+            hutch_root.ok("exec", target, "-e", f"SECRET={secret}", "--", "true")
+            execs += 1
+        out, err = watcher.communicate(timeout=EXEC_TIMEOUT)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.wait(5)
+    p = subprocess.CompletedProcess(watcher.args, watcher.returncode, out, err)
+    print(f"cmdline_watch over {execs} execs: {out.strip()}")
+    text = assert_refused(p, "cmdline_watch")
+    assert execs >= 3
+    seen = int(text.split(" pids seen")[0].rsplit(" ", 1)[1])
+    assert seen >= 2, text
+
+
+# -- exec: end --
 
 
 def _groups(hutch, ctid: str) -> dict[str, Path]:

@@ -60,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
         shell = args.shell or _default_shell(st.pid)
         env = attach.exec_env(os.environ.get("TERM", "xterm"))
         env["SHELL"] = shell
-        return attach.run(paths, ctid, [shell, "-l"], tty=True, env=env, cwd="/root")
+        return attach.run(
+            paths, ctid, [shell, "-l"], tty=True, env=env, cwd="/root", cwd_fallback="/"
+        )
     cmd = _options_after_id(args, list(args.command))
     if not cmd:
         raise UsageError("exec needs a command", hint=f"hutch exec {ctid} -- ps")

