@@ -24,7 +24,10 @@ pytestmark = pytest.mark.root
 
 
 def _cfg(ctid: str, **res: object) -> ContainerConfig:
-    return ContainerConfig.from_values(ctid, {f"resources.{k}": v for k, v in res.items()})
+    # privileged: the rootfs is the host's busybox tree, its files the host's own IDs
+    values: dict[str, object] = {f"resources.{k}": v for k, v in res.items()}
+    values["security.privileged"] = True
+    return ContainerConfig.from_values(ctid, values)
 
 
 def _read(group: Path, knob: str) -> str:
