@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -105,7 +106,10 @@ class TargetHost:
         bindir.mkdir(exist_ok=True)
         # the target's `hutch` is the hutch under test, whatever /usr/local/sbin holds
         wrapper = bindir / "hutch"
-        wrapper.write_text(f'#!/bin/sh\nexec {sys.executable} -m hutch "$@"\n')
+        # (with the tests' PYTHONPATH: a worktree's hutch on both sides, not the installed one)
+        path = os.environ.get("PYTHONPATH", "")
+        env = f"PYTHONPATH={shlex.quote(path)} " if path else ""
+        wrapper.write_text(f'#!/bin/sh\n{env}exec {sys.executable} -m hutch "$@"\n')
         wrapper.chmod(0o755)
         (w / "sshd_config").write_text(
             f"ListenAddress {TARGET_ADDR}\n"

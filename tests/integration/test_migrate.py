@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 from migrate_rig import TargetHost
 from netns import HostNetns
+from test_sec_escape import ARGS, MOUNT_ATTACKS, assert_refused, install_probe, run_probe
+from test_sec_escape import probe_binary as probe_binary  # the session's build of the probe
 
 pytestmark = pytest.mark.root
 
@@ -426,7 +428,12 @@ def test_online_live_copy_sees_only_the_container(m: Mig, tmp_path: Path) -> Non
     )
     try:
         # after the live passes, before the copy of the dump: what they sent is there
-        m.src.wait_until(pause.exists, MIGRATE_TIMEOUT, "the migration to pause after the dump")
+        m.src.wait_until(
+            lambda: pause.exists() or proc.poll() is not None,
+            MIGRATE_TIMEOUT,
+            "the migration to pause after the dump",
+        )
+        assert pause.exists(), f"the migration ended before the dump: {proc.communicate()[1]}"
         staged = [p for p in m.dst.paths.containers.glob(f".{ctid}.*") if p.is_dir()]
         seen, foreign = 0, []
         for d in staged:
@@ -494,3 +501,34 @@ def test_live_copy_jail_holds_nothing_of_the_host(tmp_path: Path) -> None:
     top = set(lines[1:-1])
     assert {"ct", "usr", "etc", "dev"} <= top and not top & {"home", "var", "opt", "work"}, top
     assert not os.path.ismount(base)  # the jail's mounts stay in its own namespace
+
+
+@pytest.mark.parametrize("mode", ["unprivileged", "privileged"])
+def test_mounts_stay_locked_after_an_online_migration(
+    m: Mig, mode: str, probe_binary: Path, tmp_path: Path
+) -> None:
+    """Issue 12 item 3 across hosts: after an online move (a restore there) the escape
+    suite's attacks on hutch's mounts are refused on the target as after a start."""
+    from types import SimpleNamespace
+
+    from hutch.criu import readiness
+
+    if not readiness.probe().usable:
+        pytest.skip("CRIU is not usable here")
+    ctid = m.src.new_id()
+    m.src.ok("create", ctid, *(["--privileged"] if mode == "privileged" else []))
+    install_probe(m.src, ctid, probe_binary)
+    m.src.start(ctid)
+    m.src.ok("exec", ctid, "sh", "-c", "setsid sleep 86400 </dev/null >/dev/null 2>&1 &")
+    p = m.migrate(ctid, "--online")
+    assert p.returncode == 0, p.stderr
+    assert "sleep 86400" in m.dst.ok("exec", ctid, "ps", "-o", "args").stdout
+    marker = tmp_path / "host-only-marker"
+    marker.write_text("only the host has this\n")
+    facts = SimpleNamespace(marker=marker)
+    results = {}
+    for attack in MOUNT_ATTACKS:
+        r = run_probe(m.dst, ctid, attack, *ARGS[attack](facts))
+        results[attack] = r.stdout.strip()
+        assert_refused(r, attack)
+    print("\n".join(f"{k}: {v}" for k, v in results.items()))

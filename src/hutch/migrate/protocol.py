@@ -237,7 +237,7 @@ class _Migration:
         src = f"{data}/" if data.is_dir() else str(data)
         dest = f"{self.staging}/{data.name}" + ("/" if data.is_dir() else "")
         # the container's own files, maybe running: never read them with the host in reach
-        return self.remote.rsync(src, dest, jailed=True, vanished_ok=live)
+        return self.remote.rsync(src, dest, jailed=True, live=live)
 
     def _copy_config(self) -> None:
         self.remote.rsync(str(self.host.paths.ct_config(self.ctid)), f"{self.staging}/")

@@ -26,7 +26,9 @@ CONNECT_TIMEOUT = 10  # seconds for ssh to reach the target
 CALL_TIMEOUT = 120.0  # one remote hutch command
 RSYNC_TIMEOUT = 3600.0  # one copy (a large rootfs over a slow link)
 RSYNC_IO_TIMEOUT = 60  # rsync's own: no data for this long ends it
-RSYNC_VANISHED = 24  # rsync's exit: some source files vanished before they were sent
+# rsync's exits for files that changed under it: some could not be sent (23, e.g. a
+# directory that became a symlink meanwhile), some vanished before they were sent (24)
+RSYNC_CHANGED = (23, 24)
 CIPHERS = "aes128-gcm@openssh.com,chacha20-poly1305@openssh.com,aes256-gcm@openssh.com"
 
 
@@ -173,15 +175,15 @@ class Remote:
         extra: Sequence[str] = (),
         timeout: float = RSYNC_TIMEOUT,
         jailed: bool = False,
-        vanished_ok: bool = False,
+        live: bool = False,
     ) -> int:
         """rsync `src` here to `dest` on the target through the master: owners by number,
         hard links, ACLs, xattrs (file capabilities, overlay whiteouts), sparse files.
         Returns the bytes of file data it sent.
 
         `jailed`: `src` is a container's (maybe running) files, so the sender sees them alone,
-        in a root without the host's (hutch.migrate.jail). `vanished_ok`: files that went
-        away while rsync ran (its exit 24) are no failure."""
+        in a root without the host's (hutch.migrate.jail). `live`: the files change
+        while rsync runs (a running container): those it could not send are no failure."""
         enter = None
         if jailed:
             from hutch.migrate import jail
@@ -198,8 +200,9 @@ class Remote:
             *extra, src, f"{self.host}:{dest}",
         ]  # fmt: skip
         r = run_bounded(argv, timeout, f"rsync of {src} to {self.host} timed out", preexec_fn=enter)
-        if r.returncode != 0 and not (vanished_ok and r.returncode == RSYNC_VANISHED):
+        if r.returncode != 0 and not (live and r.returncode in RSYNC_CHANGED):
             lines = [x for x in r.stderr.strip().splitlines() if x.strip()]
+            lines = [x for x in lines if not x.startswith("Warning:")] or lines
             why = lines[0] if lines else f"exit {r.returncode}"
             raise OperationFailed(f"rsync of {src} to {self.host} failed: {why}")
         return sent_bytes(r.stdout)
