@@ -172,3 +172,62 @@ def test_a_venet_container_is_reachable_after_restore(hutch, tmp_path):
             os.kill(pid, signal.SIGTERM)
             h.wait_exit(pid, 10)
         assert ns.close() == []  # every route, proxy entry and device of hutch's is gone
+
+
+# What a container's root tries on hutch's mounts, each refused by the kernel: the masks
+# and read-only mounts are locked (unprivileged: the mounts came from a more privileged
+# mount namespace) or out of reach (privileged: no CAP_SYS_ADMIN).
+LOCK_PROBES = (
+    "umount /proc/timer_list",
+    "umount -l /proc/sys",
+    "umount /sys/firmware",
+    "mount -o remount,bind,rw /proc/sys",
+    "mount -o remount,rw /sys",
+    "mount -t proc proc /mnt",
+)
+
+
+def mount_refusals(hutch, ctid: str) -> dict[str, str]:
+    out = {}
+    for probe in LOCK_PROBES:
+        p = hutch.run("exec", ctid, "sh", "-c", f"{probe} 2>&1; echo rc=$?")
+        out[probe] = p.stdout.strip().replace(f"{probe.split()[-1]}", "X")
+    return out
+
+
+@pytest.mark.parametrize("mode", [[], ["--privileged"]], ids=["unprivileged", "privileged"])
+def test_mounts_stay_locked_after_restore(hutch, mode):
+    """Issue 12 item 3: after a restore every mask and read-only mount is as locked as after
+    a start (the same refusal, the same errno), and the restored processes go on."""
+    ctid = hutch.new_id()
+    hutch.ok("create", ctid, *mode)
+    hutch.start(ctid)
+    sh(hutch, ctid, COUNTER)
+    hutch.wait_until(lambda: counter(hutch, ctid) >= 2, 10, "the counter to count")
+    at_start = mount_refusals(hutch, ctid)
+    assert all(not v.endswith("rc=0") for v in at_start.values()), at_start
+    hutch.ok("checkpoint", ctid)
+    hutch.ok("restore", ctid)
+    assert mount_refusals(hutch, ctid) == at_start
+    c1 = counter(hutch, ctid)
+    hutch.wait_until(lambda: counter(hutch, ctid) > c1, 10, "the counter to go on")
+    hutch.ok("stop", "--kill", ctid)
+    hutch.ok("destroy", ctid)
+
+
+def test_a_process_with_its_own_mount_namespace_is_not_checkpointed(hutch):
+    """A restore remakes the container's one mount namespace: a process inside with its own
+    is refused before anything is frozen, and the container runs on."""
+    ctid = hutch.create()
+    hutch.start(ctid)
+    pid = hutch.init_pid(ctid)
+    sh(hutch, ctid, "setsid unshare -m sleep 1000 </dev/null >/dev/null 2>&1 &")
+    hutch.wait_until(
+        lambda: "sleep 1000" in sh(hutch, ctid, "ps -o args"), 10, "the unshared sleep"
+    )
+    line = hutch.fails("checkpoint", ctid)
+    assert "has a mount namespace of its own" in line, line
+    assert hutch.init_pid(ctid) == pid and hutch.alive(pid)
+    assert hutch.ok("status", ctid).stdout.startswith(f"CTID {ctid} exist running")
+    hutch.ok("stop", "--kill", ctid)
+    hutch.ok("destroy", ctid)

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 from migrate_rig import TargetHost
 from netns import HostNetns
+from test_sec_escape import ARGS, MOUNT_ATTACKS, assert_refused, install_probe, run_probe
+from test_sec_escape import probe_binary as probe_binary  # the session's build of the probe
 
 pytestmark = pytest.mark.root
 
@@ -375,3 +377,158 @@ def test_online_tcp_connection_from_another_host_survives(m: Mig, tmp_path: Path
         if client.poll() is None:
             client.kill()
         client.communicate(timeout=10)
+
+
+# Inside the container: directories /sw0../sw9 whose files carry the paths of host files,
+# each swapped in a loop for a symlink to "/" and back, so that a sender reading by path
+# between its listing and its reading would open the host's file instead.
+_SWAPPER = """
+for i in 0 1 2 3 4 5 6 7 8 9; do
+  for f in "$@"; do mkdir -p /sw$i/${f%/*}; echo dummy > /sw$i/$f; done
+done
+echo ready > /run/swapper
+while :; do
+  for i in 0 1 2 3 4 5 6 7 8 9; do
+    mv /sw$i /sw$i.d && ln -s / /sw$i && rm /sw$i && mv /sw$i.d /sw$i
+  done
+done
+"""
+
+
+def test_online_live_copy_sees_only_the_container(m: Mig, tmp_path: Path) -> None:
+    """Issue 12 item 4: a container swapping directories for symlinks to "/" while its files
+    are copied live gets nothing of the host's into the copy (host-only marker, /etc/shadow,
+    root's files): the sender reads in a root without the host's."""
+    from hutch.criu import readiness
+
+    if not readiness.probe().usable:
+        pytest.skip("CRIU is not usable here")
+    marker = m.src.root / "host-only-marker-item4"
+    marker.write_text("only the host has this\n")
+    wanted = [str(marker).lstrip("/"), "etc/shadow", "etc/passwd", "root/.bashrc"]
+    ctid = m.src.running()
+    m.src.ok("exec", ctid, "sh", "-c",
+             f"setsid sh -c '{_SWAPPER}' swapper {' '.join(wanted)} "
+             "</dev/null >/dev/null 2>&1 &")  # fmt: skip
+    m.src.wait_until(
+        lambda: m.src.run("exec", ctid, "test", "-s", "/run/swapper").returncode == 0,
+        30,
+        "the swapper",
+    )
+    pause = tmp_path / "pause"
+    env = dict(os.environ, HUTCH_MIGRATE_PAUSE=f"dumped:{pause}")
+    env.pop("HUTCH_ROOT", None)
+    proc = subprocess.Popen(
+        m.migrate_argv(ctid, "--online"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        # after the live passes, before the copy of the dump: what they sent is there
+        m.src.wait_until(
+            lambda: pause.exists() or proc.poll() is not None,
+            MIGRATE_TIMEOUT,
+            "the migration to pause after the dump",
+        )
+        assert pause.exists(), f"the migration ended before the dump: {proc.communicate()[1]}"
+        staged = [p for p in m.dst.paths.containers.glob(f".{ctid}.*") if p.is_dir()]
+        seen, foreign = 0, []
+        for d in staged:
+            for dirpath, _, files in os.walk(d):
+                if "/sw" not in dirpath:
+                    continue
+                for name in files:
+                    path = Path(dirpath) / name
+                    if path.is_symlink() or not path.is_file():
+                        continue
+                    seen += 1
+                    if path.read_bytes() != b"dummy\n":
+                        foreign.append(str(path))
+        pause.unlink()
+        _, err = proc.communicate(timeout=MIGRATE_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    print(f"{seen} swapped files copied live")
+    assert foreign == [], f"host files in the live copy: {foreign}"
+    assert seen > 0, "the live pass copied none of the swapped files"
+    assert proc.returncode == 0, err
+    assert m.dst.status(ctid) == "running"
+
+
+def test_live_copy_jail_holds_nothing_of_the_host(tmp_path: Path) -> None:
+    """The sender's root (hutch.migrate.jail): the container's data at /ct, the host's
+    programs, and nothing else of the host's: not its /etc, /root, /tmp or /proc, not a file
+    a symlink in the data aims at (rsync >= 3.4 also opens files without following swapped
+    links; the jail holds for any sender)."""
+    from hutch.migrate.jail import INSIDE, Jail
+
+    marker = tmp_path / "host-only-marker"
+    marker.write_text("only the host has this\n")
+    data = tmp_path / "rootfs"
+    (data / "etc").mkdir(parents=True)
+    (data / "etc/hostname").write_text("ct\n")
+    (data / "escape").symlink_to("/")
+    base = tmp_path / "jail"
+    base.mkdir()
+    sock = tmp_path / "ctl"
+    sock.write_text("")  # stands in for the master's socket: only its path matters here
+    script = (
+        f"cat {INSIDE}/etc/hostname; "
+        f"for p in {marker} {INSIDE}/escape{marker} /etc/shadow /etc/hostname /root/.ssh "
+        f"/proc/1 /tmp/{tmp_path.name} {INSIDE}/escape/etc/shadow; do "
+        "test -e $p && echo REACHED $p; done; "
+        "ls /; cat /etc/passwd; touch /ct/x 2>/dev/null && echo WROTE /ct/x; true"
+    )
+    jail = Jail(base=str(base), data=str(data), socket=str(sock))
+    r = subprocess.run(
+        ["/bin/sh", "-c", script],
+        preexec_fn=jail.enter,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "ct"
+    assert not [x for x in lines if x.startswith(("REACHED", "WROTE"))], r.stdout
+    assert "root:x:0:0:root:/root:/bin/sh" in lines
+    top = set(lines[1:-1])
+    assert {"ct", "usr", "etc", "dev"} <= top and not top & {"home", "var", "opt", "work"}, top
+    assert not os.path.ismount(base)  # the jail's mounts stay in its own namespace
+
+
+@pytest.mark.parametrize("mode", ["unprivileged", "privileged"])
+def test_mounts_stay_locked_after_an_online_migration(
+    m: Mig, mode: str, probe_binary: Path, tmp_path: Path
+) -> None:
+    """Issue 12 item 3 across hosts: after an online move (a restore there) the escape
+    suite's attacks on hutch's mounts are refused on the target as after a start."""
+    from types import SimpleNamespace
+
+    from hutch.criu import readiness
+
+    if not readiness.probe().usable:
+        pytest.skip("CRIU is not usable here")
+    ctid = m.src.new_id()
+    m.src.ok("create", ctid, *(["--privileged"] if mode == "privileged" else []))
+    install_probe(m.src, ctid, probe_binary)
+    m.src.start(ctid)
+    m.src.ok("exec", ctid, "sh", "-c", "setsid sleep 86400 </dev/null >/dev/null 2>&1 &")
+    p = m.migrate(ctid, "--online")
+    assert p.returncode == 0, p.stderr
+    assert "sleep 86400" in m.dst.ok("exec", ctid, "ps", "-o", "args").stdout
+    marker = tmp_path / "host-only-marker"
+    marker.write_text("only the host has this\n")
+    facts = SimpleNamespace(marker=marker)
+    results = {}
+    for attack in MOUNT_ATTACKS:
+        r = run_probe(m.dst, ctid, attack, *ARGS[attack](facts))
+        results[attack] = r.stdout.strip()
+        assert_refused(r, attack)
+    print("\n".join(f"{k}: {v}" for k, v in results.items()))

@@ -454,6 +454,67 @@ def test_no_command_line_or_entering_process_visible(hutch_root, host, mode, tar
 # -- exec: end --
 
 
+# -- after a checkpoint and restore (issue 12 item 3) ---------------------------------------
+
+# The attacks on hutch's mounts, again in a container that was checkpointed and restored
+# (CRIU remakes its processes, hutch its mounts: they must be as locked as after a start).
+# test_migrate.py runs them after an online migration too.
+MOUNT_ATTACKS = (
+    "umount_masks",
+    "remount_proc_sys",
+    "remount_proc",
+    "umount_proc_sys",
+    "remount_sys",
+    "proc_mount",
+    "sysfs_mount",
+    "release_agent",
+    "cgroup_mount",
+    "chroot",
+    "fds",
+    "userns",
+)
+
+
+def install_probe(hutch, ctid: str, probe: Path) -> None:
+    """/probe in the container's rootfs, owned by its root."""
+    dest = hutch.rootfs(ctid) / "probe"
+    shutil.copyfile(probe, dest)
+    dest.chmod(0o755)
+    owner = hutch.rootfs(ctid).stat()
+    os.chown(dest, owner.st_uid, owner.st_gid)
+
+
+@pytest.fixture(scope="module")
+def restored_target(hutch_root, mode, probe_binary, host, neighbour) -> str:
+    """A container with /probe that was checkpointed and restored, a process carried over."""
+    from hutch.criu import readiness
+
+    r = readiness.probe()
+    if not r.usable:
+        pytest.skip(f"CRIU is not usable here: {r.problems[:1] or 'not installed'}")
+    ctid = create_in_mode(hutch_root, mode)
+    install_probe(hutch_root, ctid, probe_binary)
+    hutch_root.start(ctid)
+    hutch_root.ok("exec", ctid, "sh", "-c", "setsid sleep 86400 </dev/null >/dev/null 2>&1 &")
+    hutch_root.ok("checkpoint", ctid)
+    hutch_root.ok("restore", ctid)
+    assert "sleep 86400" in hutch_root.ok("exec", ctid, "ps", "-o", "args").stdout
+    host.hutchd = hutch_root.daemon_pid() or 0
+    assert host.hutchd, "hutchd does not run"
+    yield ctid
+    hutch_root.remove_containers([ctid])
+
+
+@pytest.mark.parametrize("attack", MOUNT_ATTACKS)
+def test_attack_is_refused_after_restore(request, hutch_root, host, mode, restored_target, attack):
+    expect_hole(request, f"{mode}, restored", attack)
+    before = host.state()
+    p = run_probe(hutch_root, restored_target, attack, *ARGS[attack](host))
+    print(f"{attack} (restored): {p.stdout.strip()}")
+    assert_host_unchanged(before, host.state())
+    assert_refused(p, attack)
+
+
 def _groups(hutch, ctid: str) -> dict[str, Path]:
     st = hutch.state(ctid)
     assert st is not None

@@ -3,26 +3,24 @@
 
 Dump: CRIU freezes the container's cgroup, saves its process tree (memory, files, pipes,
 sockets incl. established TCP connections, ttys, namespaces) and kills it, or leaves it
-running (`--keep-running`). What CRIU cannot recreate by itself is declared external and
-remade by hutch at restore:
+running (`--keep-running`). What CRIU cannot dump by itself is declared external (/dev and
+/dev/console: `mnt[/dev]:dev`, the console's pty `tty[rdev:dev]`; the veth host ends). A
+container whose processes made mount namespaces of their own is refused (see below).
 
-    /dev            a tmpfs of device nodes, which a user namespace may not make: hutch
-                    prepares one as at start and CRIU binds it in (`mnt[/dev]:dev`)
-    /dev/console    a pty slave whose master hutchd holds: a fresh pty, handed to CRIU as
-                    the same tty (`tty[rdev:dev]`, `--inherit-fd`)
-    host binds      /dev/null over masked files, lxcfs files: bound again from the host
+Restore: the mounts are not CRIU's to remake. CRIU would make them inside the container's
+user namespace, unlocked, so that the container's root could unmount a mask or remount
+/proc/sys read-write afterwards (issue 12 item 3). hutch makes the container's mount
+namespace itself, as a start does, with everything locked, and CRIU's tasks join it
+(hutch.container.restore_mounts, hutch.criu.images). What else hutch remakes:
+
+    /dev/console    a pty slave whose master hutchd holds: a fresh pty, bound on
+                    /dev/console and handed to CRIU as the same tty (`--inherit-fd`)
     veth host ends  CRIU recreates each pair with the host end's name; hutch then gives it
                     its MAC, bridge, routes and proxy ARP again (hutch.network.setup.adopt)
 
-Restore: hutchd creates the cgroups (limits, devices, delegation) first, then runs CRIU in
-a private mount namespace (the rootfs mounted there for overlay and image backends, the
-/dev prepared on a scratch tmpfs), with --restore-sibling so that the restored init becomes
-hutchd's own child. PIDs inside are those of the dump. A different hutch root (migration)
-maps the cgroups with --cgroup-root.
-
-Known limit: CRIU recreates the mounts inside the container's user namespace, so after a
-restore hutch's masks and read-only mounts are no longer locked against the container's
-root (its user namespace still refuses every host-level write behind them).
+hutchd creates the cgroups (limits, devices, delegation) first, then runs CRIU with
+--restore-sibling so that the restored init becomes hutchd's own child. PIDs inside are
+those of the dump. A different hutch root (migration) maps the cgroups with --cgroup-root.
 """
 
 from __future__ import annotations
@@ -43,7 +41,6 @@ if TYPE_CHECKING:
     from hutch.security.idmap import IdMap
 
 META = "hutch.json"  # what hutch itself needs at restore, beside CRIU's images
-PREPARED = "/mnt"  # the scratch tmpfs of the restore's private mount namespace (see _child)
 
 
 def default_dir(host: Host, ctid: str) -> Path:
@@ -74,6 +71,28 @@ def _refuse_unsupported_network(plan: dict) -> None:
         )
 
 
+def _refuse_own_mount_namespaces(ctid: str, st: RunState) -> None:
+    """A restore remakes one mount namespace, the container's, with its mounts locked
+    (hutch.container.restore_mounts): a process inside with a mount namespace of its own
+    (unshare -m, a systemd unit's PrivateTmp) cannot come back, so no checkpoint is taken."""
+
+    def ns(pid: int) -> str | None:
+        try:
+            return os.readlink(f"/proc/{pid}/ns/mnt")
+        except OSError:
+            return None  # gone meanwhile
+
+    mine = ns(st.pid)
+    for pid in st.cgroups.pids():
+        theirs = ns(pid)
+        if theirs is not None and mine is not None and theirs != mine:
+            raise StateConflict(
+                f"container {ctid}: process {pid} inside has a mount namespace of its own, "
+                "which a restore cannot remake",
+                hint="stop that service (or its PrivateTmp= and the like), then checkpoint",
+            )
+
+
 def _prepare_dir(images: Path) -> None:
     """A fresh directory for the images: an old checkpoint's files go, anything else is
     refused (a typo in --dir must not empty someone's directory)."""
@@ -100,6 +119,7 @@ def dump(
 
     plan = network_plan(cfg, str(host.paths.root))
     _refuse_unsupported_network(plan)
+    _refuse_own_mount_namespaces(cfg.ctid, st)
     _prepare_dir(images)
     args = ["-t", str(st.pid), *_common_args()]
     args += ["--manage-cgroups=full", "--freeze-cgroup", str(_freezer(st))]
@@ -213,6 +233,12 @@ def restore(host: Host, cfg: ContainerConfig, images: Path):  # type: ignore[no-
         )
     plan = network_plan(cfg, str(host.paths.root))
     _refuse_unsupported_network(plan)
+    from hutch.criu import images as criu_images
+
+    try:
+        criu_images.inherit_mount_namespace(images)
+    except (OSError, criu_images.ImageError) as e:
+        raise StateConflict(f"{images}: cannot restore this checkpoint: {e}") from None
     _open_images_to(images, idmap)
     host.ensure_dirs()
     undo: list = []
@@ -265,6 +291,31 @@ def restore(host: Host, cfg: ContainerConfig, images: Path):  # type: ignore[no-
         raise
 
 
+def _mount_spec(host: Host, cfg: ContainerConfig, slave: int | None):  # type: ignore[no-untyped-def]
+    """The mounts of the restored container: those of a start (hutch.container.runtime)."""
+    from hutch.container.mounts import cgroup_plan, console_plan, container_plan, lxcfs_proc_files
+    from hutch.container.restore_mounts import MountSpec
+    from hutch.container.runtime import _outside_plan
+    from hutch.storage import backends
+
+    idmap = cfg.idmap
+    return MountSpec(
+        rootfs=str(host.paths.ct_rootfs(cfg.ctid)),
+        outside_plan=_outside_plan(cfg),
+        plan=tuple(
+            container_plan(
+                lxcfs_proc_files(),
+                own_net=cfg.network_mode == "private",
+                owner=0 if idmap is None else idmap.to_host(0),
+            )
+        ),
+        console_plan=tuple(console_plan(os.ttyname(slave) if slave is not None else None)),
+        cgroup_plan=tuple(cgroup_plan(host.cgroups.container_mounts())),
+        unprivileged=idmap is not None,
+        root_mount=backends.root_mount(host.paths, cfg),
+    )
+
+
 def _run_restore(
     host: Host,
     cfg: ContainerConfig,
@@ -273,33 +324,63 @@ def _run_restore(
     plan: dict,
     slave: int | None,
 ) -> tuple[int, float]:
-    """criu restore in a private mount namespace; returns the restored init's pid."""
+    """criu restore into the mount namespace of a mount maker (hutch.container.restore_mounts);
+    returns the restored init's pid."""
+    from hutch.container import restore_mounts
     from hutch.criu import run as criu_run
-    from hutch.storage import backends
 
     criu = _criu()
-    rootfs = str(host.paths.ct_rootfs(cfg.ctid))
     pidfile = images / "restore.pid"
     pidfile.unlink(missing_ok=True)
     log = images / "restore.log"
+    errors = images / restore_mounts.ERRORS
+    errors.unlink(missing_ok=True)
+    ctl = images / ".restore-ctl"  # the maker's FIFOs and criu's action script: root's only
+    shutil.rmtree(ctl, ignore_errors=True)
+    hook = restore_mounts.prepare_ctl(ctl)
+    spec = _mount_spec(host, cfg, slave)
     args = [criu, "restore", "-D", str(images), "-o", log.name, "-v" + criu_run.LOG_LEVEL]
-    args += ["--root", rootfs, *_common_args(), "--manage-cgroups=soft"]
+    args += [*_common_args(), "--manage-cgroups=soft"]
     args += ["--cgroup-root", f"/{host.paths.cgroup_name}/{cfg.ctid}/ct"]
-    args += ["--external", f"mnt[dev]:{PREPARED}/dev"]
     if slave is not None:
-        args += ["--external", f"mnt[console]:{os.ttyname(slave)}"]
         args += ["--inherit-fd", f"fd[{slave}]:tty[{meta['tty']}]"]
     for n in plan["netifs"]:
         args += ["--external", f"veth[{n['ifname']}]:{n['host_ifname']}"]
     if plan["venet"]:
         args += ["--external", f"veth[venet0]:{plan['venet']['host']}"]
     args += ["--restore-detached", "--restore-sibling", "--pidfile", str(pidfile)]
-    root_mount = backends.root_mount(host.paths, cfg)
+    args += ["--action-script", str(hook)]
     userns = None
-    if root_mount is not None and cfg.idmap is not None:
+    if spec.root_mount is not None and cfg.idmap is not None:
         from hutch.container.spawn import make_userns
 
         userns = make_userns(cfg.idmap)  # only to map an overlay's template, as at start
+    try:
+        maker = restore_mounts.Maker(spec, ctl, errors, userns)
+    finally:
+        if userns is not None:
+            os.close(userns)
+    args += ["--join-ns", f"mnt:{maker.pid}"]
+    try:
+        return _run_criu(host, plan, images, args, slave, log, errors, maker)
+    finally:
+        maker.stop()
+        shutil.rmtree(ctl, ignore_errors=True)
+
+
+def _run_criu(
+    host: Host,
+    plan: dict,
+    images: Path,
+    args: list[str],
+    slave: int | None,
+    log: Path,
+    errors: Path,
+    maker,  # type: ignore[no-untyped-def]
+) -> tuple[int, float]:
+    from hutch.criu import run as criu_run
+
+    pidfile = images / "restore.pid"
     # CRIU remakes each veth pair in its own network namespace, at the interface index the
     # container's end had, and moves that end in: in the host's namespace that index may be
     # taken. So criu runs in a scratch network namespace of its own, which hutchd holds,
@@ -314,10 +395,7 @@ def _run_restore(
     try:
         child = os.fork()
         if child == 0:  # pragma: no cover - becomes criu
-            _child(
-                host, cfg, root_mount, userns, rootfs, slave, args, images,
-                (sync[1], go[0]) if sync and go else None,
-            )  # fmt: skip
+            _child(slave, args, images, (sync[1], go[0]) if sync and go else None)
         if sync and go:
             os.close(sync[1])
             os.close(go[0])
@@ -325,17 +403,15 @@ def _run_restore(
                 scratch = os.open(f"/proc/{child}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
             os.write(go[1], b"1")
     finally:
-        if userns is not None:
-            os.close(userns)
         for fd in (sync[0] if sync else -1, go[1] if go else -1):
             if fd >= 0:
                 os.close(fd)
     try:
-        _, status = os.waitpid(child, 0)
+        status = maker.wait_criu(child)
         elapsed = time.perf_counter() - t0
         if os.waitstatus_to_exitcode(status) != 0:
             text = ""
-            for path in (log, images / "restore.out"):
+            for path in (log, images / "restore.out", errors):  # the maker's last
                 try:
                     text += path.read_text(errors="replace") + "\n"
                 except OSError:
@@ -357,57 +433,24 @@ def _run_restore(
 
 
 def _child(  # pragma: no cover - runs in the forked child, then execs criu
-    host: Host,
-    cfg: ContainerConfig,
-    root_mount,  # type: ignore[no-untyped-def]
-    userns: int | None,
-    rootfs: str,
     slave: int | None,
     args: list[str],
     images: Path,
     sync: tuple[int, int] | None,
 ) -> None:
     try:
-        from hutch.container.mounts import (
-            DEFAULT_DEVICES,
-            Mount,
-            Symlink,
-            console_plan,
-            container_plan,
-            execute_plan,
-            outside_plan,
-        )
         from hutch.linux import syscalls as sc
-        from hutch.linux.rootpath import create_file_in_root, mkdirs_in_root, symlink_in_root
-        from hutch.security import devices
 
+        # criu's own mounts (its cgroup yard) stay out of the host's namespace
         sc.unshare(sc.CLONE_NEWNS)
         sc.mount(None, "/", None, sc.MS_REC | sc.MS_SLAVE)
-        if root_mount is not None:
-            root_mount.execute(rootfs, userns)
-        # a scratch tmpfs any user may cross (the restored init, already in its user
-        # namespace, opens the prepared /dev through it); hidden from the host: private ns
-        sc.mount("tmpfs", PREPARED, "tmpfs", sc.MS_NOSUID | sc.MS_NOEXEC, "mode=711,size=64k")
-        idmap = cfg.idmap
-        owner = 0 if idmap is None else idmap.to_host(0)
-        rootfd = os.open(PREPARED, sc.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        nodes = DEFAULT_DEVICES + devices.nodes(cfg.security_devices)
-        execute_plan(outside_plan(nodes, owner), rootfd)
-        # the mount points and links of /dev that CRIU mounts on or expects
-        for op in [*container_plan(owner=owner), *console_plan("console" if slave else None)]:
-            if isinstance(op, Symlink) and op.path.startswith("dev/"):
-                symlink_in_root(rootfd, op.target, op.path)
-            elif isinstance(op, Mount) and op.target.startswith("dev/"):
-                make = create_file_in_root if op.file else mkdirs_in_root
-                os.close(make(rootfd, op.target))
-        os.close(rootfd)
         os.chdir(str(images))
         # what criu says before its log is open goes to restore.out
         out = os.open("restore.out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         os.dup2(out, 2)
         if slave is not None:
             os.set_inheritable(slave, True)  # --inherit-fd: criu gets it by number
-        if sync is not None:  # the scratch network namespace (see _run_restore)
+        if sync is not None:  # the scratch network namespace (see _run_criu)
             sc.unshare(sc.CLONE_NEWNET)
             from hutch.network.loopback import loopback_up
 

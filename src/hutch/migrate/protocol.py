@@ -245,11 +245,14 @@ class _Migration:
 
     # -- copies -----------------------------------------------------------------------------
 
-    def _copy_data(self) -> int:
+    def _copy_data(self, live: bool = False) -> int:
+        """`live`: the container runs on; a file it removes between rsync's listing and its
+        reading is no failure (the copy after the dump brings the tree to its last state)."""
         data = backends.data_path(self.ctdir, self.backend)
         src = f"{data}/" if data.is_dir() else str(data)
         dest = f"{self.staging}/{data.name}" + ("/" if data.is_dir() else "")
-        return self.remote.rsync(src, dest)
+        # the container's own files, maybe running: never read them with the host in reach
+        return self.remote.rsync(src, dest, jailed=True, live=live)
 
     def _copy_config(self) -> None:
         self.remote.rsync(str(self.host.paths.ct_config(self.ctid)), f"{self.staging}/")
@@ -286,7 +289,7 @@ class _Migration:
 
     def _online(self) -> float:
         for n in range(1, PRECOPY_PASSES + 1):
-            sent = self._copy_data()
+            sent = self._copy_data(live=True)
             self.prog.say(f"live copy pass {n}: {human_bytes(sent)}")
             if sent < PRECOPY_SMALL:
                 break

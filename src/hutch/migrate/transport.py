@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from hutch.errors import HutchError, KernelFeatureMissing, OperationFailed, from_wire
@@ -26,6 +26,9 @@ CONNECT_TIMEOUT = 10  # seconds for ssh to reach the target
 CALL_TIMEOUT = 120.0  # one remote hutch command
 RSYNC_TIMEOUT = 3600.0  # one copy (a large rootfs over a slow link)
 RSYNC_IO_TIMEOUT = 60  # rsync's own: no data for this long ends it
+# rsync's exits for files that changed under it: some could not be sent (23, e.g. a
+# directory that became a symlink meanwhile), some vanished before they were sent (24)
+RSYNC_CHANGED = (23, 24)
 CIPHERS = "aes128-gcm@openssh.com,chacha20-poly1305@openssh.com,aes256-gcm@openssh.com"
 
 
@@ -165,20 +168,41 @@ class Remote:
     # -- copies -----------------------------------------------------------------------------
 
     def rsync(
-        self, src: str, dest: str, *, extra: Sequence[str] = (), timeout: float = RSYNC_TIMEOUT
+        self,
+        src: str,
+        dest: str,
+        *,
+        extra: Sequence[str] = (),
+        timeout: float = RSYNC_TIMEOUT,
+        jailed: bool = False,
+        live: bool = False,
     ) -> int:
         """rsync `src` here to `dest` on the target through the master: owners by number,
         hard links, ACLs, xattrs (file capabilities, overlay whiteouts), sparse files.
-        Returns the bytes of file data it sent."""
+        Returns the bytes of file data it sent.
+
+        `jailed`: `src` is a container's (maybe running) files, so the sender sees them alone,
+        in a root without the host's (hutch.migrate.jail). `live`: the files change
+        while rsync runs (a running container): those it could not send are no failure."""
+        enter = None
+        if jailed:
+            from hutch.migrate import jail
+
+            base = os.path.join(self._dir, "jail")
+            os.makedirs(base, 0o700, exist_ok=True)
+            where = jail.Jail(base=base, data=src.rstrip("/") or "/", socket=self.control)
+            enter = where.enter
+            src = jail.INSIDE + ("/" if src.endswith("/") else "")
         argv = [
             "rsync", "-aHAX", "--numeric-ids", "--sparse", "--delete", "--stats",
             f"--timeout={RSYNC_IO_TIMEOUT}",
             "-e", shlex.join(["ssh", *self.ssh_opts]),
             *extra, src, f"{self.host}:{dest}",
         ]  # fmt: skip
-        r = run_bounded(argv, timeout, f"rsync of {src} to {self.host} timed out")
-        if r.returncode != 0:
+        r = run_bounded(argv, timeout, f"rsync of {src} to {self.host} timed out", preexec_fn=enter)
+        if r.returncode != 0 and not (live and r.returncode in RSYNC_CHANGED):
             lines = [x for x in r.stderr.strip().splitlines() if x.strip()]
+            lines = [x for x in lines if not x.startswith("Warning:")] or lines
             why = lines[0] if lines else f"exit {r.returncode}"
             raise OperationFailed(f"rsync of {src} to {self.host} failed: {why}")
         return sent_bytes(r.stdout)
@@ -234,14 +258,20 @@ class Remote:
 
 
 def run_bounded(
-    argv: Sequence[str], timeout: float, timed_out: str, stdin: Any = subprocess.DEVNULL
+    argv: Sequence[str],
+    timeout: float,
+    timed_out: str,
+    stdin: Any = subprocess.DEVNULL,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run a program to its end, its output captured; `timed_out` is the one-line error when
-    it takes longer than `timeout` seconds. Its exit status is the caller's to judge."""
+    it takes longer than `timeout` seconds. Its exit status is the caller's to judge.
+    `preexec_fn` runs in the child before exec (the caller is single-threaded)."""
     try:
         return subprocess.run(
             argv,
             stdin=stdin,
+            preexec_fn=preexec_fn,  # single-threaded callers only
             capture_output=True,
             text=True,
             timeout=timeout,
