@@ -52,7 +52,11 @@ def processes(hutch, ctid: str) -> set[tuple[str, str]]:
     rows = set()
     for line in out.splitlines()[1:]:
         pid, _, args = line.strip().partition(" ")
-        if args.startswith(("ps ", "sleep", "sh -c ps", "{ps}")):
+        # the counter's sleeps come and go, also caught half-way: a zombie ("[sleep]"), or
+        # forked and not yet exec'd under its new name ("{exe} sleep 0.1")
+        if args.startswith(("ps ", "sleep", "sh -c ps", "{ps}", "[sleep]", "[ps]")) or (
+            args.endswith("sleep 0.1")
+        ):
             continue
         rows.add((pid, args.strip()))
     return rows

@@ -26,6 +26,14 @@ pytestmark = pytest.mark.root
 
 MIGRATE_TIMEOUT = 120.0
 
+# a counter inside, its pid in /run/counter.pid; each value renamed into place, so a reader
+# never finds /run/count empty half-way through a write
+COUNTER = (
+    "setsid sh -c 'echo $$ > /run/counter.pid; i=0; while :; do i=$((i+1)); "
+    "echo $i > /run/count.new; mv /run/count.new /run/count; sleep 0.05; done' "
+    "</dev/null >/dev/null 2>&1 &"
+)
+
 
 class Mig:
     def __init__(self, src, dst, target: TargetHost) -> None:
@@ -189,10 +197,7 @@ def test_target_hutchd_killed_midway(m: Mig, mode: str, step: str, tmp_path: Pat
         if not __import__("hutch.criu.readiness", fromlist=["probe"]).probe().usable:
             pytest.skip("CRIU is not usable here")
         # a process that must come back as it was (same PID inside, not started again)
-        m.src.ok("exec", ctid, "sh", "-c",
-                 "setsid sh -c 'echo $$ > /run/counter.pid; i=0; "
-                 "while :; do i=$((i+1)); echo $i > /run/count; sleep 0.05; done' "
-                 "</dev/null >/dev/null 2>&1 &")  # fmt: skip
+        m.src.ok("exec", ctid, "sh", "-c", COUNTER)
         m.src.wait_until(
             lambda: m.src.run("exec", ctid, "test", "-s", "/run/count").returncode == 0,
             10,
@@ -274,10 +279,7 @@ def test_online_counter_pids_and_tcp_survive(m: Mig) -> None:
     # a counter that never restarts (its value only grows), and a TCP connection inside the
     # container (busybox nc server <- client over lo) that must carry data after the move;
     # each in a session of its own inside (CRIU dumps no session led from outside)
-    m.src.ok("exec", ctid, "sh", "-c",
-             "setsid sh -c 'echo $$ > /run/counter.pid; i=0; "
-             "while :; do i=$((i+1)); echo $i > /run/count; sleep 0.05; done' "
-             "</dev/null >/dev/null 2>&1 &")  # fmt: skip
+    m.src.ok("exec", ctid, "sh", "-c", COUNTER)
     m.src.ok("exec", ctid, "sh", "-c",
              "exec </dev/null >/dev/null 2>&1; "
              # (the server's stdin stays open: busybox nc ends the connection at its EOF)
