@@ -46,6 +46,7 @@ from hutch.paths import Paths
 CLI_TIMEOUT = 30.0
 DAEMON_EXIT_TIMEOUT = 5.0
 PROBE = Path(__file__).parent / "probe" / "probe.sh"
+ESCAPE_PROBE_SRC = Path(__file__).parent / "escape" / "probe.c"  # attacks run inside
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 BUSYBOX = Path("/bin/busybox")  # the busybox template is made from it
 TRACEBACK = "Traceback (most recent call last)"
@@ -655,3 +656,22 @@ def pty_run() -> Iterator[Callable[[list[str]], PtyRun]]:
     yield start
     for r in runs:
         r.close()
+
+
+@pytest.fixture(scope="session")
+def probe_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The escape probe (escape/probe.c), a static program run inside containers; built
+    once for the whole run (the escape, terminal, network filter and migrate tests)."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("gcc is absent: the escape probe is C (setup.sh --dev installs it)")
+    out = tmp_path_factory.mktemp("escape") / "probe"
+    p = subprocess.run(
+        [gcc, "-static", "-O2", "-Wall", "-o", str(out), str(ESCAPE_PROBE_SRC)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if p.returncode != 0:
+        pytest.fail(f"the escape probe does not build:\n{p.stderr}")
+    return out

@@ -20,7 +20,6 @@ import pytest
 from migrate_rig import TargetHost
 from netns import HostNetns
 from test_sec_escape import ARGS, MOUNT_ATTACKS, assert_refused, install_probe, run_probe
-from test_sec_escape import probe_binary as probe_binary  # the session's build of the probe
 
 pytestmark = pytest.mark.root
 
@@ -505,6 +504,17 @@ def test_live_copy_jail_holds_nothing_of_the_host(tmp_path: Path) -> None:
     assert not os.path.ismount(base)  # the jail's mounts stay in its own namespace
 
 
+def accept(rig: Mig, *keys: str) -> None:
+    """The target's operator accepts these confinement-weakening keys (issue 12 item 9);
+    none: the target's hutch.toml is gone again."""
+    path = rig.dst.paths.etc / "hutch.toml"
+    if not keys:
+        path.unlink(missing_ok=True)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("[migrate]\naccept = [" + ", ".join(f'"{k}"' for k in keys) + "]\n")
+
+
 @pytest.mark.parametrize("mode", ["unprivileged", "privileged"])
 def test_mounts_stay_locked_after_an_online_migration(
     m: Mig, mode: str, probe_binary: Path, tmp_path: Path
@@ -522,7 +532,12 @@ def test_mounts_stay_locked_after_an_online_migration(
     install_probe(m.src, ctid, probe_binary)
     m.src.start(ctid)
     m.src.ok("exec", ctid, "sh", "-c", "setsid sleep 86400 </dev/null >/dev/null 2>&1 &")
-    p = m.migrate(ctid, "--online")
+    if mode == "privileged":
+        accept(m, "security.privileged")  # the target's consent
+    try:
+        p = m.migrate(ctid, "--online")
+    finally:
+        accept(m)
     assert p.returncode == 0, p.stderr
     assert "sleep 86400" in m.dst.ok("exec", ctid, "ps", "-o", "args").stdout
     marker = tmp_path / "host-only-marker"

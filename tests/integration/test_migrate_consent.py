@@ -6,15 +6,9 @@ accepted those keys in its etc/hutch/hutch.toml (`[migrate] accept = [...]`)."""
 from __future__ import annotations
 
 import pytest
-from test_migrate import Mig, m, mig  # noqa: F401 - the rig's fixtures
+from test_migrate import Mig, accept, m, mig  # noqa: F401 - the rig's fixtures
 
 pytestmark = pytest.mark.root
-
-
-def _accept(rig: Mig, *keys: str) -> None:
-    path = rig.dst.paths.etc / "hutch.toml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("[migrate]\naccept = [" + ", ".join(f'"{k}"' for k in keys) + "]\n")
 
 
 def _weakened(rig: Mig) -> str:
@@ -28,7 +22,7 @@ def test_weakened_config_is_refused_without_the_targets_consent(m: Mig) -> None:
     try:
         for accepted in ((), ("security.cap_keep",)):
             if accepted:
-                _accept(m, *accepted)
+                accept(m, *accepted)
             p = m.migrate(ctid)
             assert p.returncode != 0, p.stdout
             last = p.stderr.strip().splitlines()[-1]
@@ -40,7 +34,7 @@ def test_weakened_config_is_refused_without_the_targets_consent(m: Mig) -> None:
             assert m.src.status(ctid) == "stopped"
             assert m.src.json("config", ctid)["security.cap_keep"] == ["CAP_SYS_TIME"]
             m.nothing_there(ctid)
-        _accept(m, "security.cap_keep", "security.seccomp")
+        accept(m, "security.cap_keep", "security.seccomp")
         p = m.migrate(ctid)
         assert p.returncode == 0, p.stderr
         cfg = m.dst.json("config", ctid)
@@ -50,7 +44,7 @@ def test_weakened_config_is_refused_without_the_targets_consent(m: Mig) -> None:
         )
         assert ctid not in m.src.container_ids()
     finally:
-        (m.dst.paths.etc / "hutch.toml").unlink(missing_ok=True)
+        accept(m)
 
 
 def test_privileged_container_is_refused_and_all_accepts_it(m: Mig) -> None:  # noqa: F811
@@ -61,12 +55,12 @@ def test_privileged_container_is_refused_and_all_accepts_it(m: Mig) -> None:  # 
         assert p.returncode != 0
         assert "security.privileged = true" in p.stderr.strip().splitlines()[-1], p.stderr
         m.nothing_there(ctid)
-        _accept(m, "all")
+        accept(m, "all")
         p = m.migrate(ctid)
         assert p.returncode == 0, p.stderr
         assert m.dst.json("config", ctid)["security.privileged"] is True
     finally:
-        (m.dst.paths.etc / "hutch.toml").unlink(missing_ok=True)
+        accept(m)
 
 
 def test_a_bad_host_settings_file_is_one_line(m: Mig) -> None:  # noqa: F811

@@ -35,7 +35,6 @@ from hutch.network.portfilter import eui64_link_local
 
 pytestmark = pytest.mark.root
 
-PROBE_SRC = Path(__file__).parent / "escape" / "probe.c"
 BRIDGE = "brpf1"
 CT_MAC = "02:00:5e:3c:00:0a"
 CT_IP, CT_IP6 = "198.18.60.10", "2001:db8:60::10"
@@ -208,23 +207,6 @@ class Capture:
 
 
 # -- fixtures ----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def probe_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        pytest.skip("gcc is absent: the probe that sends the frames is C")
-    out = tmp_path_factory.mktemp("netfilter") / "probe"
-    p = subprocess.run(
-        [gcc, "-static", "-O2", "-Wall", "-o", str(out), str(PROBE_SRC)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if p.returncode != 0:
-        pytest.fail(f"the escape probe does not build:\n{p.stderr}")
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,6 @@ import pytest
 
 pytestmark = pytest.mark.root
 
-PROBE_SRC = Path(__file__).parent / "escape" / "probe.c"
 MODES = {"unprivileged": [], "privileged": ["--privileged"]}
 EXEC_TIMEOUT = 20.0
 VICTIM_ARGV = ["sleep", "3600.4242"]  # a host process the attacks aim at
@@ -157,23 +156,6 @@ def _host_iface() -> str:
 
 
 # -- fixtures ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def probe_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        pytest.skip("gcc is absent: the escape probe is C (setup.sh --dev installs it)")
-    out = tmp_path_factory.mktemp("escape") / "probe"
-    p = subprocess.run(
-        [gcc, "-static", "-O2", "-Wall", "-o", str(out), str(PROBE_SRC)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if p.returncode != 0:
-        pytest.fail(f"the escape probe does not build:\n{p.stderr}")
-    return out
 
 
 @pytest.fixture(scope="module")

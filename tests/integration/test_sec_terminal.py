@@ -28,7 +28,7 @@ import termios
 import time
 
 import pytest
-from test_sec_escape import MODES, create_in_mode, probe_binary  # noqa: F401 (a fixture)
+from test_sec_escape import MODES, create_in_mode
 
 pytestmark = pytest.mark.root
 
@@ -49,7 +49,7 @@ def mode(request) -> str:
 
 
 @pytest.fixture(scope="module")
-def target(hutch_root, mode, probe_binary) -> str:  # noqa: F811
+def target(hutch_root, mode, probe_binary) -> str:
     ctid = create_in_mode(hutch_root, mode)
     dest = hutch_root.rootfs(ctid) / "probe"
     shutil.copyfile(probe_binary, dest)

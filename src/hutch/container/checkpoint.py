@@ -291,7 +291,9 @@ def restore(host: Host, cfg: ContainerConfig, images: Path):  # type: ignore[no-
         raise
 
 
-def _mount_spec(host: Host, cfg: ContainerConfig, slave: int | None):  # type: ignore[no-untyped-def]
+def _mount_spec(  # type: ignore[no-untyped-def]
+    host: Host, cfg: ContainerConfig, meta: dict, slave: int | None
+):
     """The mounts of the restored container: those of a start (hutch.container.runtime)."""
     from hutch.container.mounts import cgroup_plan, console_plan, container_plan, lxcfs_proc_files
     from hutch.container.restore_mounts import MountSpec
@@ -311,7 +313,9 @@ def _mount_spec(host: Host, cfg: ContainerConfig, slave: int | None):  # type: i
         ),
         console_plan=tuple(console_plan(os.ttyname(slave) if slave is not None else None)),
         cgroup_plan=tuple(cgroup_plan(host.cgroups.container_mounts())),
-        unprivileged=idmap is not None,
+        # every container has one (a privileged one maps IDs to themselves), but one
+        # dumped by a hutch that ran privileged containers without: as it was dumped
+        userns=meta.get("idmap_base") is not None,
         root_mount=backends.root_mount(host.paths, cfg),
     )
 
@@ -338,7 +342,7 @@ def _run_restore(
     ctl = images / ".restore-ctl"  # the maker's FIFOs and criu's action script: root's only
     shutil.rmtree(ctl, ignore_errors=True)
     hook = restore_mounts.prepare_ctl(ctl)
-    spec = _mount_spec(host, cfg, slave)
+    spec = _mount_spec(host, cfg, meta, slave)
     args = [criu, "restore", "-D", str(images), "-o", log.name, "-v" + criu_run.LOG_LEVEL]
     args += [*_common_args(), "--manage-cgroups=soft"]
     args += ["--cgroup-root", f"/{host.paths.cgroup_name}/{cfg.ctid}/ct"]

@@ -11,7 +11,8 @@ namespace that this process, the *mount maker*, prepares while CRIU runs:
                      net, ipc, uts namespaces, then runs the action script:
       setup-namespaces       the maker's child joins the root task's pid, net and ipc
                              namespaces and makes the mount plan (proc, sysfs, masks,
-                             read-only binds) in M0; [unprivileged: the maker joins the
+                             read-only binds) in M0; [in a user namespace (unprivileged, or
+                             privileged's identity map): the maker joins the
                              root task's user namespace and unshares M1, where the kernel
                              locks every mount copied from M0]; the console bound, then
                              pivot_root to the rootfs, as the init of a start does
@@ -51,7 +52,7 @@ class MountSpec:
     plan: tuple[Op, ...]
     console_plan: tuple[Op, ...]
     cgroup_plan: tuple[Op, ...]
-    unprivileged: bool  # the container has a user namespace: its mount namespace is M1
+    userns: bool  # the container has a user namespace: its mount namespace is M1
     root_mount: RootMount | None = None
 
 
@@ -262,7 +263,7 @@ def _maker(  # pragma: no cover - runs in the forked maker
             step = "mounts"
             sc.mount("tmpfs", SCRATCH, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV, "mode=700,size=4k")
             _mount_plan(spec, pid, ch)
-            if spec.unprivileged:
+            if spec.userns:
                 step = "user namespace"
                 _join(pid, "user", sc.CLONE_NEWUSER)
                 os.setgroups([])
@@ -272,7 +273,7 @@ def _maker(  # pragma: no cover - runs in the forked maker
                 # mount of M0 locked, as at start
                 step = "mount namespace of the container"
                 sc.unshare(sc.CLONE_NEWNS)
-            if spec.unprivileged:
+            if spec.userns:
                 # the root task, root of the same user namespace, opens /proc/MAKER/ns/mnt:
                 # the uid change made the maker undumpable, which refuses that. No process
                 # of the container runs yet, and none will see the maker (another pid ns).
