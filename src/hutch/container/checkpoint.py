@@ -297,13 +297,13 @@ def _mount_spec(  # type: ignore[no-untyped-def]
     """The mounts of the restored container: those of a start (hutch.container.runtime)."""
     from hutch.container.mounts import cgroup_plan, console_plan, container_plan, lxcfs_proc_files
     from hutch.container.restore_mounts import MountSpec
-    from hutch.container.runtime import _outside_plan
+    from hutch.container.runtime import outside_plan_of
     from hutch.storage import backends
 
     idmap = cfg.idmap
     return MountSpec(
         rootfs=str(host.paths.ct_rootfs(cfg.ctid)),
-        outside_plan=_outside_plan(cfg),
+        outside_plan=outside_plan_of(cfg),
         plan=tuple(
             container_plan(
                 lxcfs_proc_files(),

@@ -139,7 +139,7 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
                     shm_size=shm_size_for(limits_of(cfg).memory_max),
                 )
             ),
-            outside_plan=_outside_plan(cfg),
+            outside_plan=outside_plan_of(cfg),
             console_plan=tuple(console_plan(os.ttyname(slave) if slave is not None else None)),
             cgroup=cg,
             console_fd=slave,
@@ -246,7 +246,8 @@ def roll_back(undo: list) -> None:
             pass
 
 
-def _outside_plan(cfg: ContainerConfig) -> tuple:
+def outside_plan_of(cfg: ContainerConfig) -> tuple:
+    """The container's /dev and what else is made outside it, for a start and a restore."""
     idmap = cfg.idmap
     try:
         return tuple(
