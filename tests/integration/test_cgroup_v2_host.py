@@ -88,7 +88,9 @@ def test_v2_driver_on_a_pure_v2_host(v2_host: None) -> None:
     python = shlex.quote(sys.executable)
     done = run_on_v2_host(
         f"{python} -c {shlex.quote(PROBE)} && "
-        f"{python} -m pytest -q -p no:cacheprovider tests/v2host"
+        # a test stuck past 120 s prints every thread's stack: the guard's report names
+        # where, not only that the VM timed out
+        f"{python} -m pytest -q -p no:cacheprovider -o faulthandler_timeout=120 tests/v2host"
     )
     report = f"exit {done.returncode}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"
     assert done.returncode == 0, report
