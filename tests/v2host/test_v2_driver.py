@@ -5,12 +5,12 @@ emulation every Python start costs a second, so one process does it all."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from reaping import kill_and_reap
 
 from hutch.cgroups.limits import from_config
 from hutch.cgroups.v2 import V2Driver
@@ -56,11 +56,7 @@ def running(host: Host):
 
     yield start
     for s in started:
-        try:
-            os.kill(s.state.pid, signal.SIGKILL)
-            os.waitpid(s.state.pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
+        kill_and_reap(s.state.pid)
         cleanup(host, s.state.ctid, s.state.cgroups)
         assert not s.state.cgroups.primary.exists()
 

@@ -6,13 +6,13 @@ under emulation every start costs seconds."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from reaping import kill_and_reap
 
 from hutch.cgroups.v2 import V2Driver
 from hutch.container import lifecycle
@@ -37,11 +37,7 @@ def started(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Host, St
     try:
         yield host, s
     finally:
-        try:
-            os.kill(s.state.pid, signal.SIGKILL)
-            os.waitpid(s.state.pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
+        kill_and_reap(s.state.pid)
         cleanup(host, s.state.ctid, s.state.cgroups)
         assert not s.state.cgroups.primary.exists()
         lifecycle.destroy(host, "un")
@@ -148,10 +144,6 @@ def test_privileged_container_on_v2(tmp_path_factory: pytest.TempPathFactory) ->
         assert lines[3] == "refused", lines
         assert _exec(host, "rmdir", "/sys/fs/cgroup/svc", ctid="pr").returncode == 0
     finally:
-        try:
-            os.kill(s.state.pid, signal.SIGKILL)
-            os.waitpid(s.state.pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
+        kill_and_reap(s.state.pid)
         cleanup(host, s.state.ctid, s.state.cgroups)
         lifecycle.destroy(host, "pr")
