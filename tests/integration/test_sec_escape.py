@@ -345,23 +345,17 @@ def test_attack_is_refused(request, hutch_root, host, mode, target, attack):
     assert_refused(p, attack)
 
 
-def test_no_host_binary_reachable_during_exec(request, hutch_root, host, mode, target):
-    """While `hutch exec` runs, its child is the host's Python until it execs: no process of
-    the container may reach that binary through /proc/PID/exe (CVE-2019-5736)."""
-    expect_hole(request, mode, "exe_watch")
-    watch_seconds = 3.0
+WATCH_SECONDS = 3.0
+
+
+def watch_during_execs(
+    hutch, ctid: str, probe_argv: list[object], exec_argv: list[str]
+) -> tuple[subprocess.CompletedProcess[str], int]:
+    """Run a watcher probe inside for WATCH_SECONDS while the host runs `hutch exec ID
+    EXEC_ARGV` again and again; the watcher's result and how many execs ran."""
     env = {k: v for k, v in os.environ.items() if k != "HUTCH_ROOT"}
     watcher = subprocess.Popen(
-        hutch_root.argv(
-            "exec",
-            target,
-            "--",
-            "/probe",
-            "exe_watch",
-            host.python.st_dev,
-            host.python.st_ino,
-            watch_seconds,
-        ),
+        hutch.argv("exec", ctid, "--", "/probe", *probe_argv),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -370,18 +364,28 @@ def test_no_host_binary_reachable_during_exec(request, hutch_root, host, mode, t
     )
     try:
         time.sleep(0.3)  # the watcher is up
-        deadline = time.monotonic() + watch_seconds - 0.8
+        deadline = time.monotonic() + WATCH_SECONDS - 0.8
         execs = 0
         while time.monotonic() < deadline and watcher.poll() is None:
-            hutch_root.ok("exec", target, "true")
+            hutch.ok("exec", ctid, *exec_argv)
             execs += 1
         out, err = watcher.communicate(timeout=EXEC_TIMEOUT)
     finally:
         if watcher.poll() is None:
             watcher.kill()
             watcher.wait(5)
-    p = subprocess.CompletedProcess(watcher.args, watcher.returncode, out, err)
-    print(f"exe_watch over {execs} execs: {out.strip()}")
+    return subprocess.CompletedProcess(watcher.args, watcher.returncode, out, err), execs
+
+
+def test_no_host_binary_reachable_during_exec(request, hutch_root, host, mode, target):
+    """While `hutch exec` runs, its child is the host's Python until it execs: no process of
+    the container may reach that binary through /proc/PID/exe (CVE-2019-5736)."""
+    expect_hole(request, mode, "exe_watch")
+    py = host.python
+    p, execs = watch_during_execs(
+        hutch_root, target, ["exe_watch", py.st_dev, py.st_ino, WATCH_SECONDS], ["true"]
+    )
+    print(f"exe_watch over {execs} execs: {p.stdout.strip()}")
     text = assert_refused(p, "exe_watch")
     assert execs >= 3
     # the watcher really watched: it saw the exec'd processes come and go
@@ -399,34 +403,13 @@ def test_no_command_line_or_entering_process_visible(hutch_root, host, mode, tar
     Python) opens its mem, environ, exe, fd, cwd or root to the container's root (it is
     not dumpable after setns and setresuid either)."""
     secret = f"xyz{secrets.token_hex(6)}"
-    watch_seconds = 3.0
-    env = {k: v for k, v in os.environ.items() if k != "HUTCH_ROOT"}
-    # the watcher skips its own cmdline, which holds the words
     py = host.python
-    argv = ["exec", target, "--", "/probe", "cmdline_watch", watch_seconds, py.st_dev, py.st_ino]
-    argv += [secret, "hutch"]
-    watcher = subprocess.Popen(
-        hutch_root.argv(*argv),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
+    # the watcher skips its own cmdline, which holds the words
+    probe = ["cmdline_watch", WATCH_SECONDS, py.st_dev, py.st_ino, secret, "hutch"]
+    p, execs = watch_during_execs(
+        hutch_root, target, probe, ["-e", f"SECRET={secret}", "--", "true"]
     )
-    try:
-        time.sleep(0.3)  # the watcher is up
-        deadline = time.monotonic() + watch_seconds - 0.8
-        execs = 0
-        while time.monotonic() < deadline and watcher.poll() is None:
-            hutch_root.ok("exec", target, "-e", f"SECRET={secret}", "--", "true")
-            execs += 1
-        out, err = watcher.communicate(timeout=EXEC_TIMEOUT)
-    finally:
-        if watcher.poll() is None:
-            watcher.kill()
-            watcher.wait(5)
-    p = subprocess.CompletedProcess(watcher.args, watcher.returncode, out, err)
-    print(f"cmdline_watch over {execs} execs: {out.strip()}")
+    print(f"cmdline_watch over {execs} execs: {p.stdout.strip()}")
     text = assert_refused(p, "cmdline_watch")
     assert execs >= 3
     seen = int(text.split(" pids seen")[0].rsplit(" ", 1)[1])
