@@ -47,6 +47,20 @@ class Mig:
     def migrate_argv(self, ctid: str, *more: str) -> list[str]:
         return self.src.argv("migrate", ctid, self.target.dest, *self.target.ssh_args, *more)
 
+    def paused_migrate(self, ctid: str, step: str, pause: Path, *more: str) -> subprocess.Popen:
+        """A migration in the background that stops at `step` until `pause` is removed
+        (HUTCH_MIGRATE_PAUSE: the file appears when it gets there)."""
+        env = dict(os.environ, HUTCH_MIGRATE_PAUSE=f"{step}:{pause}")
+        env.pop("HUTCH_ROOT", None)
+        return subprocess.Popen(
+            self.migrate_argv(ctid, *more),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+
     def migrate(self, ctid: str, *more: str) -> subprocess.CompletedProcess[str]:
         return self.src.run(
             "migrate", ctid, self.target.dest, *self.target.ssh_args, *more,
@@ -204,16 +218,7 @@ def test_target_hutchd_killed_midway(m: Mig, mode: str, step: str, tmp_path: Pat
         )
         counter = _counter_pid(m.src, ctid)
     pause = tmp_path / "pause"
-    env = dict(os.environ, HUTCH_MIGRATE_PAUSE=f"{step}:{pause}")
-    env.pop("HUTCH_ROOT", None)
-    proc = subprocess.Popen(
-        m.migrate_argv(ctid, *(["--online"] if mode == "online" else [])),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    proc = m.paused_migrate(ctid, step, pause, *(["--online"] if mode == "online" else []))
     try:
         m.src.wait_until(pause.exists, 60, f"the migration to pause at {step}")
         hutchd = m.target.daemon_pid()
@@ -417,16 +422,7 @@ def test_online_live_copy_sees_only_the_container(m: Mig, tmp_path: Path) -> Non
         "the swapper",
     )
     pause = tmp_path / "pause"
-    env = dict(os.environ, HUTCH_MIGRATE_PAUSE=f"dumped:{pause}")
-    env.pop("HUTCH_ROOT", None)
-    proc = subprocess.Popen(
-        m.migrate_argv(ctid, "--online"),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    proc = m.paused_migrate(ctid, "dumped", pause, "--online")
     try:
         # after the live passes, before the copy of the dump: what they sent is there
         m.src.wait_until(
