@@ -5,6 +5,7 @@ for another hutch root) in each hierarchy hutch uses. hutch never writes to a gr
 not create.
 """
 
-from hutch.cgroups.base import Cgroup, CgroupDriver, detect
+from hutch.cgroups.base import Cgroup, CgroupDriver
+from hutch.cgroups.driver import detect
 
 __all__ = ["Cgroup", "CgroupDriver", "detect"]

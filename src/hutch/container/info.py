@@ -153,7 +153,7 @@ def _from_config(paths: Paths, ctid: str, strict: bool = False) -> dict[str, Any
     from hutch.security.idmap import mode
 
     return {
-        "idmap": mode(cfg),
+        "idmap": mode(cfg.idmap, cfg.security_idmap),
         "hostname": cfg.effective_hostname,
         "template": cfg.template or "-",
         "onboot": cfg.onboot,
