@@ -6,6 +6,15 @@ not create.
 """
 
 from hutch.cgroups.base import Cgroup, CgroupDriver
-from hutch.cgroups.driver import detect
 
 __all__ = ["Cgroup", "CgroupDriver", "detect"]
+
+
+def __getattr__(name: str) -> object:
+    # `detect` (hutch.cgroups.driver) loaded on first use: the CLI's hot verbs import
+    # hutch.cgroups.base, and with it this package, but never pick a driver
+    if name == "detect":
+        from hutch.cgroups.driver import detect
+
+        return detect
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

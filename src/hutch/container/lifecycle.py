@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from hutch.config import KEY_BY_NAME, ContainerConfig, load, render_new, validate_text
-from hutch.container.ctid import valid_id
+from hutch.container.ctid import container_ids, valid_id
 from hutch.container.host import Host
 from hutch.container.lock import container_lock
 from hutch.container.state import running_state
@@ -30,8 +30,6 @@ def require(host: Host, ctid: str) -> ContainerConfig:
 
 
 def list_ids(host: Host) -> list[str]:
-    from hutch.container.info import container_ids
-
     return container_ids(host.paths)
 
 
