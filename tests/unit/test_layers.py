@@ -82,10 +82,6 @@ def discover() -> dict[str, Path]:
 MODULES = discover()
 
 
-def is_package(name: str) -> bool:
-    return MODULES[name].name == "__init__.py" or (SRC / name.replace(".", "/")).is_dir()
-
-
 def known(name: str) -> str:
     """The longest prefix of `name` that is a module of hutch (`hutch.a.b.f` -> `hutch.a.b`)."""
     parts = name.split(".")
@@ -105,10 +101,12 @@ def package_of(module: str) -> str:
     return parts[1] if len(parts) > 1 else ""
 
 
-def imports_of(module: str, path: Path) -> list[Import]:
-    text = path.read_text()
+def imports_of(module: str, path: Path, text: str | None = None) -> list[Import]:
+    """Every import of hutch in one module, each resolved to the module it loads."""
+    text = path.read_text() if text is None else text
     tree = ast.parse(text, str(path))
-    here = module if is_package(module) else module.rpartition(".")[0]
+    # what a relative import is relative to: the package itself, for its __init__
+    here = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found: list[Import] = []
     lines = text.splitlines()
     for node in ast.walk(tree):
@@ -131,8 +129,8 @@ def imports_of(module: str, path: Path) -> list[Import]:
             for alias in node.names:
                 if base == "hutch" and alias.name in ROOT_NAMES_ALLOWED_EVERYWHERE:
                     continue
-                sub = f"{base}.{alias.name}"
-                target = sub if sub in MODULES else known(base)
+                sub = f"{base}.{alias.name}"  # `from hutch.pkg import mod` loads hutch.pkg.mod
+                target = sub if known(sub) == sub else known(base)
                 found.append(Import(module, target, path, node.lineno, source))
     return list(dict.fromkeys(found))  # `from m import a, b` is one import of m
 
@@ -159,6 +157,36 @@ def layer_violation(imp: Import) -> str | None:
         f"{imp.where()}: hutch.{mine} imports {imp.target}, but hutch.{theirs} is "
         f"{'the same layer' if rank(theirs) == rank(mine) else 'above it'}"
     )
+
+
+def test_the_checker_resolves_every_form_of_import():
+    text = """
+from __future__ import annotations
+import os
+import hutch.linux.syscalls as sc
+from hutch.cgroups import cpu, Cgroup
+from . import knobs
+from .base import INNER
+from .. import errors
+from hutch import __version__
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hutch.security.devices import DeviceRule
+def later():
+    from hutch.config.units import size_bytes
+"""
+    found = imports_of("hutch.cgroups.example", SRC / "hutch/cgroups/example.py", text)
+    assert [(i.line, i.target) for i in found] == [
+        (4, "hutch.linux.syscalls"),
+        (5, "hutch.cgroups.cpu"),
+        (5, "hutch.cgroups"),
+        (6, "hutch.cgroups.knobs"),
+        (7, "hutch.cgroups.base"),
+        (8, "hutch.errors"),
+        (12, "hutch.security.devices"),
+        (14, "hutch.config.units"),
+    ]
+    assert [layer_violation(i) is not None for i in found] == [False] * 7 + [True]
 
 
 def test_every_package_has_a_place_in_the_layers():
