@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -101,6 +102,20 @@ def package_of(module: str) -> str:
     return parts[1] if len(parts) > 1 else ""
 
 
+def statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """Every statement, nested ones too (in functions, classes, if/try/with blocks): where an
+    import can be. Expressions are not walked, which keeps the whole check in milliseconds."""
+    for node in body:
+        yield node
+        for value in vars(node).values():
+            if isinstance(value, list) and value and isinstance(value[0], ast.AST):
+                for item in value:
+                    if isinstance(item, ast.stmt):
+                        yield from statements([item])
+                    elif isinstance(item, ast.excepthandler | ast.match_case):
+                        yield from statements(item.body)
+
+
 def imports_of(module: str, path: Path, text: str | None = None) -> list[Import]:
     """Every import of hutch in one module, each resolved to the module it loads."""
     text = path.read_text() if text is None else text
@@ -109,7 +124,7 @@ def imports_of(module: str, path: Path, text: str | None = None) -> list[Import]
     here = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found: list[Import] = []
     lines = text.splitlines()
-    for node in ast.walk(tree):
+    for node in statements(tree.body):
         if not isinstance(node, ast.Import | ast.ImportFrom):
             continue
         source = " ".join(line.strip() for line in lines[node.lineno - 1 : node.end_lineno])
