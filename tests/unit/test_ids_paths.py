@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from hutch import ids
+from hutch.container.ctid import valid_id
 from hutch.errors import UsageError
 from hutch.paths import Paths
 
@@ -20,8 +21,18 @@ def test_valid_ids(good):
     "bad", ["", "../x", "a/b", "..", ".hidden", "-x", "a..b", "x" * 33, "a b", "é", "a\0b"]
 )
 def test_invalid_ids(bad):
-    with pytest.raises(UsageError):
+    with pytest.raises(ids.InvalidId) as refused:
         ids.validate(bad)
+    # the library's edge reports it as a UsageError with the same message and hint
+    with pytest.raises(UsageError) as usage:
+        valid_id(bad)
+    assert (usage.value.message, usage.value.hint) == (refused.value.message, refused.value.hint)
+
+
+def test_an_invalid_id_says_what_an_id_may_be():
+    with pytest.raises(UsageError, match=r"invalid container ID '\.\./x'") as usage:
+        valid_id("../x")
+    assert usage.value.hint and "a number such as 101" in usage.value.hint
 
 
 def test_numeric_ids_sort_numerically_before_names():

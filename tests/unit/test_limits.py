@@ -1,4 +1,4 @@
-"""hutch.cgroups.limits: from a container's config to the one small limits model, and the
+"""hutch.container.limits: from a container's config to the one small limits model, and the
 units and CPU conversions it rests on. Pure: no root, no cgroup files."""
 
 from __future__ import annotations
@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from hutch.cgroups import cpu
-from hutch.cgroups.limits import DEFAULT_CPUUNITS, IO_WEIGHT, IoRule, Limits, from_config
+from hutch.cgroups.cpuset import cpulist_cpus
+from hutch.cgroups.limits import DEFAULT_CPUUNITS, IO_WEIGHT, IoRule, Limits
 from hutch.config import KEY_BY_FLAG, ContainerConfig, units
+from hutch.container.limits import from_config
 from hutch.errors import UsageError
 
 PAGE = units.PAGE
@@ -292,7 +294,7 @@ def test_count_pairs():
     ("text", "cpus"), [("0", [0]), ("0-1,3", [0, 1, 3]), ("2-4", [2, 3, 4]), ("1,1", [1, 1])]
 )
 def test_cpu_lists(text, cpus):
-    assert units.cpulist_cpus(units.parse_cpulist(text)) == cpus
+    assert cpulist_cpus(units.parse_cpulist(text)) == cpus
 
 
 @pytest.mark.parametrize("text", ["", "a", "1-", "-1", "3-1", "0,,1", "0-1-2"])

@@ -11,6 +11,7 @@ import pytest
 import seccomp as libseccomp
 
 from hutch.config.schema import KEY_BY_NAME, ContainerConfig
+from hutch.container.confinement import record_of
 from hutch.security import capabilities, confine, seccomp
 from hutch.security import seccomp_policy as policy
 
@@ -384,7 +385,7 @@ def test_config_keys_and_record() -> None:
     with pytest.raises(ValueError):
         KEY_BY_NAME["security.seccomp_deny"].check(["no_such_call"])
     cfg = ContainerConfig.from_values("101", {"security.seccomp_deny": ("ptrace",)})
-    rec = confine.record(cfg)
+    rec = record_of(cfg)
     assert rec["deny"] == ["ptrace"] and capabilities.CAPS["CAP_SYS_MODULE"] in rec["cap_drop"]
     # the run state keeps the compiled program: prepare (as `exec` does) only decodes it
     program = seccomp.build(("ptrace",))
@@ -395,7 +396,7 @@ def test_config_keys_and_record() -> None:
     old = {k: v for k, v in rec.items() if k != "seccomp"}
     assert confine.prepare(old) == conf
     off = ContainerConfig.from_values("101", {"security.seccomp": "unconfined"})
-    rec = confine.record(off)
+    rec = record_of(off)
     assert "seccomp" not in rec and rec["deny"] is None
     conf = confine.prepare(rec)
     assert conf is not None and conf.seccomp is None

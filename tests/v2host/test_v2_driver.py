@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from reaping import kill_and_reap
 
-from hutch.cgroups.limits import from_config
 from hutch.cgroups.v2 import V2Driver
 from hutch.config import ContainerConfig
 from hutch.container import lifecycle
 from hutch.container.host import Host
+from hutch.container.limits import from_config
 from hutch.container.runtime import cleanup, launch
 from hutch.linux import syscalls as sc
 

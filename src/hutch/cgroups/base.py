@@ -198,14 +198,3 @@ def _mkdir(path: Path) -> bool:
         return True
     except FileExistsError:
         return False
-
-
-def detect(subtree: str) -> CgroupDriver:
-    """Pick the driver for this host: pure v2 when the root is cgroup2, else v1."""
-    if (CGROUP_ROOT / "cgroup.controllers").exists():
-        from hutch.cgroups.v2 import V2Driver
-
-        return V2Driver(subtree)
-    from hutch.cgroups.v1 import V1Driver
-
-    return V1Driver(subtree)

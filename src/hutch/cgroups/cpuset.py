@@ -8,7 +8,16 @@ from pathlib import Path
 from hutch.cgroups import knobs
 from hutch.cgroups.base import INNER
 from hutch.cgroups.limits import Limits
-from hutch.config.units import cpulist_cpus
+
+
+def cpulist_cpus(text: str) -> list[int]:
+    """The CPUs of a list in the kernel's format (`0-1,3`: cpuset.cpus, and what
+    hutch.config.units.parse_cpulist accepts)."""
+    out: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        out += range(int(lo), int(hi or lo) + 1)
+    return out
 
 
 def _cpus(text: str) -> set[int]:

@@ -21,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser, verb: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hutch.host.features import check_all
+    from hutch.container.checkconfig import check_all
 
     checks = check_all()
     missing = [c for c in checks if c.status == "missing"]

@@ -44,6 +44,6 @@ def print_json(data: Any) -> None:
 
 
 def valid_id(ctid: str) -> str:
-    from hutch.ids import validate
+    from hutch.container.ctid import valid_id
 
-    return validate(ctid)
+    return valid_id(ctid)

@@ -48,7 +48,8 @@ def add_arguments(p: argparse.ArgumentParser, verb: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hutch.container.info import container_ids, describe
+    from hutch.container.ctid import container_ids
+    from hutch.container.info import describe
     from hutch.container.state import running_state
     from hutch.errors import InvalidConfig, StateConflict, UsageError
 

@@ -68,13 +68,14 @@ def running_states(paths: Paths, ctids: list[str], strict: bool = True) -> list[
     A named container that does not exist or does not run is an error when `strict`, else
     left out."""
     from hutch import ids
+    from hutch.container.ctid import valid_id
     from hutch.container.state import RunState
     from hutch.errors import NotFound, StateConflict
 
     found = []
     if ctids:
         for ctid in ctids:
-            ids.validate(ctid)
+            valid_id(ctid)
             st = RunState.load(paths, ctid)
             if st is not None and st.alive():
                 found.append(st)

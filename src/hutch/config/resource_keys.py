@@ -1,6 +1,6 @@
 """The resource keys of the registry: [resources] (simple limits) and [ubc] (OpenVZ's user
 beancounters by name). Which are enforced through a kernel limit and which are accounting
-only is documented in docs/resources.md and decided in hutch.cgroups.limits."""
+only is documented in docs/resources.md and decided in hutch.container.limits."""
 
 from __future__ import annotations
 

@@ -96,14 +96,6 @@ def parse_cpulist(text: str) -> str:
     return t
 
 
-def cpulist_cpus(text: str) -> list[int]:
-    out: list[int] = []
-    for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        out += range(int(lo), int(hi or lo) + 1)
-    return out
-
-
 _DEVICE = re.compile(r"(\d+:\d+|/dev/[\w./-]+|[\w-]+)")
 
 

@@ -203,6 +203,7 @@ def read_meta(images: Path) -> dict:
 def restore(host: Host, cfg: ContainerConfig, images: Path):  # type: ignore[no-untyped-def]
     """Restore the container from `images`; returns a runtime.Started, as a start does.
     All or nothing: a failed restore leaves no process, cgroup or state behind."""
+    from hutch.container.confinement import record_of
     from hutch.container.runtime import (
         Started,
         drop_filter,
@@ -215,7 +216,6 @@ def restore(host: Host, cfg: ContainerConfig, images: Path):  # type: ignore[no-
     from hutch.network import nat, portfilter
     from hutch.network import setup as netsetup
     from hutch.network.plan import addresses, has_network, network_plan
-    from hutch.security import confine
     from hutch.security.idmap import mode as idmap_mode
 
     ctid = cfg.ctid
@@ -280,9 +280,9 @@ def restore(host: Host, cfg: ContainerConfig, images: Path):  # type: ignore[no-
             net=net_record,
             hostname=str(meta.get("hostname") or cfg.effective_hostname),
             ips=addresses(cfg),
-            security=confine.record(cfg),
+            security=record_of(cfg),
             idmap_base=meta.get("idmap_base"),  # as dumped (checked above)
-            idmap=idmap_mode(cfg),
+            idmap=idmap_mode(cfg.idmap, cfg.security_idmap),
         )
         state.save(host.paths)
         return Started(state, master, warnings)

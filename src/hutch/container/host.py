@@ -6,7 +6,8 @@ import os
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from hutch.cgroups.base import CgroupDriver, detect
+from hutch.cgroups.base import CgroupDriver
+from hutch.cgroups.driver import detect
 from hutch.paths import Paths
 
 

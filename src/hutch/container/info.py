@@ -60,21 +60,6 @@ def _accounting(st: RunState, nproc: int) -> dict[str, Any]:
 CONFIG_COLUMNS = ("template", "onboot", "description")
 
 
-def container_ids(paths: Paths) -> list[str]:
-    """Every container of this root, numbers first (in order), then names."""
-    import os
-
-    from hutch.ids import sort_key
-
-    try:
-        names = os.listdir(paths.containers)
-    except FileNotFoundError:
-        return []
-    return sorted(
-        (n for n in names if (paths.containers / n / "config.toml").is_file()), key=sort_key
-    )
-
-
 def describe(
     paths: Paths, ctid: str, require: bool = False, columns: Collection[str] = ()
 ) -> dict[str, Any]:
@@ -153,7 +138,7 @@ def _from_config(paths: Paths, ctid: str, strict: bool = False) -> dict[str, Any
     from hutch.security.idmap import mode
 
     return {
-        "idmap": mode(cfg),
+        "idmap": mode(cfg.idmap, cfg.security_idmap),
         "hostname": cfg.effective_hostname,
         "template": cfg.template or "-",
         "onboot": cfg.onboot,

@@ -9,8 +9,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from hutch import ids
 from hutch.config import KEY_BY_NAME, ContainerConfig, load, render_new, validate_text
+from hutch.container.ctid import container_ids, valid_id
 from hutch.container.host import Host
 from hutch.container.lock import container_lock
 from hutch.container.state import running_state
@@ -23,15 +23,13 @@ def exists(host: Host, ctid: str) -> bool:
 
 
 def require(host: Host, ctid: str) -> ContainerConfig:
-    ids.validate(ctid)
+    valid_id(ctid)
     if not exists(host, ctid):
         raise NotFound(f"container {ctid} does not exist", hint="see 'hutch list -a'")
     return load(host.paths.ct_config(ctid), ctid)
 
 
 def list_ids(host: Host) -> list[str]:
-    from hutch.container.info import container_ids
-
     return container_ids(host.paths)
 
 
@@ -46,7 +44,7 @@ def create(
     """Make the container's directory, config.toml and rootfs. All or nothing.
 
     `settings`: more validated values by key name (`storage.backend`, ...)."""
-    ids.validate(ctid)
+    valid_id(ctid)
     host.ensure_dirs()
     values: dict[str, object] = {}
     if config_file is not None:
@@ -163,7 +161,7 @@ def clone(host: Host, ctid: str, new_id: str) -> ContainerConfig:
     data (overlay: its upper layer only; image: a sparse copy). Its host name defaults to
     its ID, its MACs derive from its ID; venet addresses are not copied. All or nothing."""
     cfg = require(host, ctid)
-    ids.validate(new_id)
+    valid_id(new_id)
     if exists(host, new_id):
         raise AlreadyExists(f"container {new_id} already exists")
     host.ensure_dirs()

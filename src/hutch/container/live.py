@@ -47,7 +47,7 @@ def _limits(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfig
 
 
 def limits_of(cfg: ContainerConfig):  # -> Limits
-    from hutch.cgroups.limits import from_config
+    from hutch.container.limits import from_config
 
     try:
         return from_config(cfg)

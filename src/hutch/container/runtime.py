@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from hutch.cgroups.base import Cgroup
 from hutch.config import ContainerConfig, signal_number
+from hutch.container.confinement import record_of
 from hutch.container.host import Host
 from hutch.container.initsys import detect_init, poweroff_signal
 from hutch.container.live import limits_of
@@ -122,7 +123,7 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
             if nat_rules:  # in the host's namespace: hutchd's own
                 nat.apply(host.paths, cfg, net_record)
 
-        security = confine.record(cfg)
+        security = record_of(cfg)
         master = slave = None
         if with_console:
             master, slave = make_console(cfg, undo)
@@ -195,7 +196,7 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
             ips=addresses(cfg),
             security=security,
             idmap_base=cfg.userns.base,  # 0 for a privileged container: its IDs are the host's
-            idmap=idmap_mode(cfg),
+            idmap=idmap_mode(cfg.idmap, cfg.security_idmap),
         )
         state.save(host.paths)
         return Started(state, master, warnings)

@@ -82,7 +82,7 @@ class RunState:
         self.hostname = hostname
         self.ips = ips or []
         # the capabilities and seccomp filter of the init, which `exec` applies too
-        # (hutch.security.confine.record); empty for a container started before them
+        # (hutch.container.confinement.record_of); empty for a container started before them
         self.security = security or {}
         # the host uid/gid of the container's root in its user namespace (0: privileged, an
         # identity map); None: no user namespace (a privileged container started by a hutch

@@ -10,8 +10,9 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from hutch import __version__, ids
+from hutch import __version__
 from hutch.api import wire
+from hutch.container.ctid import valid_id
 from hutch.daemon.supervisor import Supervisor
 from hutch.errors import HutchError, UsageError
 
@@ -147,7 +148,7 @@ class Server:
             handler = ROUTES.get((method, m.group(2))) if m else None
             if m is None or handler is None:
                 return 404, _error(UsageError(f"no route {method} {path}"))
-            return 200, await handler(self.sup, ids.validate(m.group(1)), body)
+            return 200, await handler(self.sup, valid_id(m.group(1)), body)
         except HutchError as e:
             return e.http_status, _error(e)
         except Exception as e:  # an internal error: answer, log the traceback, keep serving
@@ -161,7 +162,7 @@ class Server:
         try:
             if m is None or m.group(2) != "console":
                 raise UsageError(f"no console route {path}")
-            console = self.sup.console(ids.validate(m.group(1)))
+            console = self.sup.console(valid_id(m.group(1)))
         except HutchError as e:
             writer.write(wire.response(e.http_status, _error(e)))
             await writer.drain()

@@ -4,6 +4,9 @@ reading a kernel config that may not be there.
 
 Each check is (section, name, status, detail): status "enabled", "missing" or "optional"
 (missing, and hutch works without it: the detail says what is lost).
+
+These are the probes of the kernel itself. cgroups, security and CRIU, above this layer, probe
+their own features with the same `Check`; hutch.container.checkconfig gathers all of them.
 """
 
 from __future__ import annotations
@@ -100,44 +103,6 @@ def filesystems() -> list[Check]:
     return out
 
 
-def cgroups() -> list[Check]:
-    from hutch.cgroups.base import CGROUP_ROOT
-
-    out: list[Check] = []
-    if (CGROUP_ROOT / "cgroup.controllers").exists():
-        ctrls = set((CGROUP_ROOT / "cgroup.controllers").read_text().split())
-        out.append(Check("Control groups", "cgroup v2 (unified)", "enabled"))
-    else:
-        ctrls = set()
-        with open("/proc/self/mounts") as f:
-            for line in f:
-                parts = line.split()
-                if parts[2] == "cgroup":
-                    ctrls |= set(parts[3].split(","))
-        out.append(Check("Control groups", "cgroup v1 (hybrid)", "enabled" if ctrls else "missing"))
-    for c, name in (
-        ("memory", "Cgroup memory controller"),
-        ("cpu", "Cgroup cpu controller"),
-        ("cpuset", "Cgroup cpuset"),
-        ("pids", "Cgroup pids controller"),
-        ("freezer", "Cgroup freezer"),
-        ("devices", "Cgroup device"),
-    ):
-        if c in ("freezer", "devices") and (CGROUP_ROOT / "cgroup.controllers").exists():
-            continue  # v2: freezing is built in, devices go through eBPF
-        out.append(Check("Control groups", name, "enabled" if c in ctrls else "missing"))
-    io = "io" if (CGROUP_ROOT / "cgroup.controllers").exists() else "blkio"
-    out.append(
-        Check(
-            "Control groups",
-            "Cgroup block IO",
-            "enabled" if io in ctrls else "optional",
-            "" if io in ctrls else "no --ioprio / --iolimit",
-        )
-    )
-    return out
-
-
 def _link_probe(kind: str) -> bool:
     def probe() -> bool:
         sc.unshare(sc.CLONE_NEWNET)
@@ -194,35 +159,25 @@ def network() -> list[Check]:
     return out
 
 
-def misc() -> list[Check]:
+def interfaces() -> list[Check]:
+    """The Misc section's system calls and seccomp; hutch.container.checkconfig puts the whole
+    section together (the libseccomp and BPF device program probes are hutch.security's)."""
     out = []
     out.append(Check("Misc", "openat2 (RESOLVE_IN_ROOT)", "enabled" if _openat2() else "missing"))
     out.append(Check("Misc", "pidfd", "enabled" if _pidfd() else "missing"))
     seccomp = _proc_status_field("Seccomp") is not None
     out.append(Check("Misc", "Seccomp", "enabled" if seccomp else "optional"))
-    from hutch.security.seccomp import library_version
+    return out
 
-    # it compiles the filter: without it only `security.seccomp = "unconfined"` starts
-    libseccomp = library_version()
-    out.append(
-        Check(
-            "Misc",
-            "libseccomp",
-            "enabled" if libseccomp else "missing",
-            libseccomp or "no seccomp filter (apt-get install python3-seccomp)",
-        )
-    )
+
+def file_capabilities() -> Check:
     caps = os.path.exists("/proc/sys/kernel/cap_last_cap")
-    out.append(Check("Misc", "File capabilities", "enabled" if caps else "missing"))
-    bpf_ok = _bpf_device_program()
-    out.append(
-        Check(
-            "Misc",
-            "BPF cgroup device programs",
-            "enabled" if bpf_ok else "optional",
-            "" if bpf_ok else "no device allowlist on cgroup v2",
-        )
-    )
+    return Check("Misc", "File capabilities", "enabled" if caps else "missing")
+
+
+def helpers() -> list[Check]:
+    """lxcfs and the tools hutch runs when they are there."""
+    out = []
     lxcfs = os.path.exists("/var/lib/lxcfs/proc/meminfo")
     out.append(
         Check(
@@ -242,60 +197,6 @@ def misc() -> list[Check]:
         found = shutil.which(tool)
         out.append(Check("Tools", tool, "enabled" if found else "optional", "" if found else why))
     return out
-
-
-def checkpoint() -> list[Check]:
-    """CRIU's readiness: hutch works without it, minus checkpoint, restore and migration."""
-    from hutch.criu import binary, readiness
-
-    r = readiness.probe()
-    lost = "no checkpoint/restore or live migration"
-    if r.path is None:
-        return [Check("Checkpoint", "CRIU", "optional", f"{lost} (run setup.sh)")]
-    out = [Check("Checkpoint", "CRIU", "enabled", r.path)]
-    new_enough = r.version is not None and r.version[:2] >= binary.MIN_VERSION
-    out.append(
-        Check(
-            "Checkpoint",
-            "CRIU version",
-            "enabled" if new_enough else "optional",
-            r.version_text if new_enough else f"{r.version_text}: {lost} (need 4.0 or later)",
-        )
-    )
-    problems = "; ".join(r.problems)
-    if r.check_ok:
-        out.append(Check("Checkpoint", "criu check", "enabled", problems))
-    else:
-        out.append(Check("Checkpoint", "criu check", "optional", f"{lost}: {problems}"))
-    if r.check_ok:
-        for name, why in readiness.FEATURES:
-            ok = r.features.get(name, False)
-            out.append(
-                Check("Checkpoint", name, "enabled" if ok else "optional", "" if ok else why)
-            )
-        ipt = shutil.which("iptables-save")
-        out.append(
-            Check(
-                "Checkpoint",
-                "iptables-save",
-                "enabled" if ipt else "optional",
-                "" if ipt else "criu cannot dump a network namespace (apt-get install iptables)",
-            )
-        )
-    return out
-
-
-def _bpf_device_program() -> bool:
-    """Load (and drop) the device allowlist program hutch attaches on cgroup v2."""
-    from hutch.linux import bpf
-    from hutch.security.devices import allowlist, program
-
-    try:
-        fd = bpf.prog_load(bpf.BPF_PROG_TYPE_CGROUP_DEVICE, program(allowlist()))
-    except OSError:
-        return False
-    os.close(fd)
-    return True
 
 
 def _openat2() -> bool:
@@ -321,7 +222,3 @@ def _proc_status_field(name: str) -> str | None:
             if line.startswith(name + ":"):
                 return line.split(":", 1)[1].strip()
     return None
-
-
-def check_all() -> list[Check]:
-    return [*namespaces(), *cgroups(), *network(), *filesystems(), *misc(), *checkpoint()]

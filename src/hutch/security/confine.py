@@ -1,6 +1,6 @@
 """Capabilities and seccomp applied together, to the init and to every exec'd process.
 
-`record(cfg)` is what a start keeps in the run state (plain JSON, the filter program compiled by
+`record(...)` is what a start keeps in the run state (plain JSON, the filter program compiled by
 libseccomp in base64); `prepare(record)` turns it into what the child needs (capability
 numbers, the program's bytes) before the fork; `apply`
 runs in the child right before execve and only makes system calls: no import, no allocation
@@ -12,10 +12,6 @@ from __future__ import annotations
 import base64
 
 from hutch.linux import syscalls as sc
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from hutch.config import ContainerConfig
 
 
 class Confinement:
@@ -41,17 +37,24 @@ class Confinement:
         return f"Confinement(cap_drop={self.cap_drop!r}, seccomp={size})"
 
 
-def record(cfg: ContainerConfig) -> dict:
-    """The confinement a container starts with, as the run state keeps it."""
+def record(
+    cap_drop: tuple[str, ...],
+    cap_keep: tuple[str, ...],
+    *,
+    privileged: bool,
+    seccomp_deny: tuple[str, ...] | None,
+) -> dict:
+    """The confinement a container starts with, as the run state keeps it (`seccomp_deny`
+    None: no seccomp filter; hutch.container.confinement reads these from the config)."""
     from hutch.security.capabilities import dropped
 
-    caps = dropped(cfg.security_cap_drop, cfg.security_cap_keep, privileged=cfg.idmap is None)
+    caps = dropped(cap_drop, cap_keep, privileged=privileged)
     rec: dict = {"cap_drop": list(caps)}
     rec["deny"] = None
-    if cfg.security_seccomp != "unconfined":
+    if seccomp_deny is not None:
         from hutch.security.seccomp import build
 
-        rec["deny"] = list(cfg.security_seccomp_deny)
+        rec["deny"] = list(seccomp_deny)
         # compiled once, here: `exec` loads these bytes and never imports libseccomp
         rec["seccomp"] = base64.b64encode(build(tuple(rec["deny"]))).decode("ascii")
     return rec

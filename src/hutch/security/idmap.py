@@ -27,10 +27,6 @@ from pathlib import Path
 
 from hutch.errors import InvalidConfig, KernelFeatureMissing
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from hutch.config import ContainerConfig
-
 SIZE = 65536  # IDs per container: every uid and gid a Linux distribution uses
 OVERFLOW = 65534  # where IDs outside the map show up (the kernel's overflowuid)
 SUBUID = Path("/etc/subuid")
@@ -229,6 +225,7 @@ def of(privileged: bool, base: int | None) -> IdMap | None:
     return IdMap(base)
 
 
-def mode(cfg: ContainerConfig) -> str:
-    """shared, isolated or privileged: how `list` and `status` name a container's IDs."""
-    return "privileged" if cfg.idmap is None else cfg.security_idmap
+def mode(idmap: IdMap | None, setting: str) -> str:
+    """shared, isolated or privileged: how `list` and `status` name a container's IDs, from its
+    map (None: privileged) and its security.idmap setting."""
+    return "privileged" if idmap is None else setting
