@@ -6,9 +6,13 @@ from __future__ import annotations
 
 from hutch.config import ContainerConfig
 from hutch.config.netspec import forward, ip_address, parse_netif
-from hutch.network import modes, nat, resolv
+from hutch.network import modes
 from hutch.network import plan as _plan
 from hutch.network.spec import NetworkPlan
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hutch.network.nat import Rule
 
 
 def own_netns(cfg: ContainerConfig) -> bool:
@@ -27,15 +31,19 @@ def network_plan(cfg: ContainerConfig, root: str) -> NetworkPlan:
     )
 
 
-def nat_rules(cfg: ContainerConfig, plan: NetworkPlan | None = None) -> list[nat.Rule]:
+def nat_rules(cfg: ContainerConfig, plan: NetworkPlan | None = None) -> list[Rule]:
     """The nft rules of its forwards and nat=yes netifs (`plan`: its plan, if made; the
     rules need none of the names a plan makes up)."""
+    from hutch.network import nat  # `list` reads addresses here: it needs no nft
+
     if plan is None:
         plan = network_plan(cfg, "/")
     return nat.rules_for(plan, [forward(f) for f in cfg.network_forward])
 
 
 def write_resolv_conf(root: str, cfg: ContainerConfig, strict: bool = True) -> list[str]:
+    from hutch.network import resolv
+
     return resolv.write_resolv_conf(
         root,
         [ip_address(a) for a in cfg.network_nameserver],

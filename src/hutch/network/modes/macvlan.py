@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from hutch.network.modes import base
+from hutch.network.modes.base import (
+    add_child_link,
+    check_child_link,
+    configure_inside,
+    no_adopt,
+    not_checkpointable,
+)
 from hutch.network.spec import Held, Netif, NetifPlan, NetRecord, Port
 
 NAME = "macvlan"
@@ -16,19 +22,19 @@ DEFAULT_MODE = "bridge"
 
 
 def check(n: Netif) -> None:
-    base.check_child_link(n)
+    check_child_link(n)
 
 
 def host_side(ip: Any, n: NetifPlan, pid: int, held: Held) -> None:
-    base.add_child_link(ip, n, pid, macvlan_mode=n.mode)
+    add_child_link(ip, n, pid, macvlan_mode=n.mode)
 
 
-inside = base.configure_inside
-adopt = base.no_adopt
+inside = configure_inside
+adopt = no_adopt
 
 
 def refusal(ctid: str, n: NetifPlan) -> str | None:
-    return base.not_checkpointable(ctid, n)
+    return not_checkpointable(ctid, n)
 
 
 def host_end(n: NetifPlan) -> tuple[str, str] | None:

@@ -7,14 +7,20 @@ import os
 from typing import Any
 
 from hutch.errors import KernelFeatureMissing
-from hutch.network.modes import base
+from hutch.network.modes.base import (
+    add_child_link,
+    check_child_link,
+    configure_inside,
+    no_adopt,
+    not_checkpointable,
+)
 from hutch.network.spec import Held, Netif, NetifPlan, NetRecord, Port
 
 NAME = "vlan"
 
 
 def check(n: Netif) -> None:
-    base.check_child_link(n)
+    check_child_link(n)
     if n.vlan is None:
         raise ValueError(f"{n.ifname}: a vlan needs vlan=ID")
     if n.mode:
@@ -27,15 +33,15 @@ def host_side(ip: Any, n: NetifPlan, pid: int, held: Held) -> None:
             f"{n.ifname}: VLAN interfaces need the kernel's 8021q module, which "
             "this kernel does not have"
         )
-    base.add_child_link(ip, n, pid, vlan_id=n.vlan)
+    add_child_link(ip, n, pid, vlan_id=n.vlan)
 
 
-inside = base.configure_inside
-adopt = base.no_adopt
+inside = configure_inside
+adopt = no_adopt
 
 
 def refusal(ctid: str, n: NetifPlan) -> str | None:
-    return base.not_checkpointable(ctid, n)
+    return not_checkpointable(ctid, n)
 
 
 def host_end(n: NetifPlan) -> tuple[str, str] | None:
