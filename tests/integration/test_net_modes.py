@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 from netns import Capture, HostNetns, ct_addrs, ct_link
 
-from hutch.config.netspec import stable_mac
+from hutch.network.names import stable_mac
 
 pytestmark = pytest.mark.root
 

@@ -1,4 +1,5 @@
-"""The nft rules a container's config asks for (hutch.network.nat.rules_for), without root."""
+"""The nft rules a container's config asks for (hutch.network.nat.rules_for, from the config
+through hutch.container.netplan), without root."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from hutch.config import ContainerConfig
+from hutch.container.netplan import nat_rules as rules_for
 from hutch.errors import InvalidConfig
-from hutch.network.nat import rules_for, table_name
+from hutch.network.nat import table_name
 from hutch.paths import Paths
 
 NETIF = "ifname=eth0,type=veth,bridge=br0,ip=198.18.50.2/24,gateway=198.18.50.1"

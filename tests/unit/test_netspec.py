@@ -3,16 +3,19 @@ and the names and MACs hutch makes up."""
 
 from __future__ import annotations
 
+from ipaddress import ip_address, ip_interface
+
 import pytest
 
 from hutch.config.netspec import (
-    host_name,
+    forward,
     parse_addresses,
     parse_forward,
     parse_netif,
     parse_netifs,
-    stable_mac,
 )
+from hutch.network.names import host_name, stable_mac
+from hutch.network.spec import Forward
 
 
 def test_key_value_netif_round_trips():
@@ -23,8 +26,8 @@ def test_key_value_netif_round_trips():
     assert (n.ifname, n.bridge, n.ip, n.gateway) == (
         "eth0",
         "br0",
-        ("198.18.0.2/24",),
-        ("198.18.0.1",),
+        (ip_interface("198.18.0.2/24"),),
+        (ip_address("198.18.0.1"),),
     )
     assert parse_netif(n.to_text()) == n
 
@@ -79,10 +82,17 @@ def test_forwards(good):
     assert parse_forward(good) == good
 
 
+def test_forwards_as_typed_values():
+    assert forward("tcp:8080:80") == Forward("tcp", 8080, 80, None)
+    assert forward("udp:53:53:2001:db8::5") == Forward("udp", 53, 53, ip_address("2001:db8::5"))
+
+
 @pytest.mark.parametrize("bad", ["tcp:0:80", "sctp:1:2", "tcp:8080", "tcp:1:70000"])
 def test_bad_forwards(bad):
     with pytest.raises(ValueError):
         parse_forward(bad)
+    with pytest.raises(ValueError):
+        forward(bad)
 
 
 def test_made_up_names_and_macs_are_stable_and_short():

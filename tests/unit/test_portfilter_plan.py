@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from hutch.config import ContainerConfig
-from hutch.config.netspec import stable_mac
 from hutch.config.schema import KEY_BY_NAME
-from hutch.network.plan import network_plan
+from hutch.container.netplan import network_plan
+from hutch.network.names import stable_mac
 from hutch.network.portfilter import (
     Port,
     allowed,
@@ -20,6 +20,7 @@ from hutch.network.portfilter import (
     ruleset,
     table_name,
 )
+from hutch.network.spec import NetRecord, NetworkPlan
 from hutch.paths import Paths
 
 MAC = "02:00:5e:12:00:0a"
@@ -27,7 +28,7 @@ STATIC = f"ifname=eth0,bridge=br0,mac={MAC},host_ifname=hv0,ip=198.18.3.2/24,ip=
 NONE: frozenset[str] = frozenset()
 
 
-def plan(*netifs: str, venet: tuple[str, ...] = ()) -> dict:
+def plan(*netifs: str, venet: tuple[str, ...] = ()) -> NetworkPlan:
     cfg = ContainerConfig(ctid="101", network_netif=netifs, network_ip_address=venet)
     return network_plan(cfg, "/")
 
@@ -98,7 +99,7 @@ def test_generated_mac_and_host_name_and_a_restored_mac():
     (port,) = ports(p)
     assert port.device == "veth101.0" and port.mac == stable_mac("/", "101", "eth0")
     # after a restore the record knows the MAC the interface really has
-    (port,) = ports(p, {"inner_macs": {"eth0": "02:11:22:33:44:55"}})
+    (port,) = ports(p, NetRecord(inner_macs=(("eth0", "02:11:22:33:44:55"),)))
     assert port.mac == "02:11:22:33:44:55"
 
 

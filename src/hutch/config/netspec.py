@@ -16,62 +16,18 @@ accepted by `--netif_add` and stored as key=value). Types: veth (on a bridge), m
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import re
-from dataclasses import dataclass, field
 
-TYPES = ("veth", "macvlan", "vlan")
-MACVLAN_MODES = ("private", "vepa", "bridge", "passthru", "source")
+from hutch.network import modes
+from hutch.network.modes.macvlan import MODES as MACVLAN_MODES
+from hutch.network.spec import NETIF_FIELDS as _FIELDS
+from hutch.network.spec import Forward, IPAddress, IPInterface, Netif
+
+TYPES = tuple(modes.LINKS)
 _IFNAME = re.compile(r"[A-Za-z0-9_.:@-]{1,15}")
 _MAC = re.compile(r"([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}")
-_FIELDS = (
-    "ifname",
-    "type",
-    "mac",
-    "host_ifname",
-    "host_mac",
-    "bridge",
-    "link",
-    "mode",
-    "vlan",
-    "ip",
-    "gateway",
-    "nat",
-    "mtu",
-)
 _POSITIONAL = ("ifname", "mac", "host_ifname", "host_mac", "bridge")
-
-
-@dataclass(frozen=True)
-class Netif:
-    ifname: str
-    type: str = "veth"
-    mac: str | None = None
-    host_ifname: str | None = None
-    host_mac: str | None = None
-    bridge: str | None = None
-    link: str | None = None
-    mode: str | None = None
-    vlan: int | None = None
-    ip: tuple[str, ...] = field(default=())
-    gateway: tuple[str, ...] = field(default=())
-    nat: bool = False
-    mtu: int | None = None
-
-    def to_text(self) -> str:
-        parts = [f"ifname={self.ifname}", f"type={self.type}"]
-        for name in _FIELDS[2:]:
-            value = getattr(self, name)
-            if value in (None, (), False):
-                continue
-            if isinstance(value, tuple):
-                parts += [f"{name}={v}" for v in value]
-            elif isinstance(value, bool):
-                parts.append(f"{name}=yes")
-            else:
-                parts.append(f"{name}={value}")
-        return ",".join(parts)
 
 
 def ifname(text: str) -> str:
@@ -88,21 +44,25 @@ def mac(text: str) -> str:
     return text.lower()
 
 
-def address(text: str) -> str:
+def ip_address(text: str) -> IPAddress:
     """An IPv4 or IPv6 address without prefix (venet: always /32 or /128)."""
     try:
-        return str(ipaddress.ip_address(text.strip()))
+        return ipaddress.ip_address(text.strip())
     except ValueError:
         raise ValueError(f"{text!r} is not an IP address") from None
 
 
-def interface_address(text: str) -> str:
+def address(text: str) -> str:
+    """An address in its normal text form (what config.toml keeps)."""
+    return str(ip_address(text))
+
+
+def interface_address(text: str) -> IPInterface:
     """ADDRESS/PREFIX (a bare address gets /32 or /128)."""
     try:
-        iface = ipaddress.ip_interface(text.strip())
+        return ipaddress.ip_interface(text.strip())
     except ValueError:
         raise ValueError(f"{text!r} is not an IP address with prefix (198.18.0.2/24)") from None
-    return str(iface)
 
 
 def parse_netif(text: str) -> Netif:
@@ -116,8 +76,8 @@ def parse_netif(text: str) -> Netif:
     else:
         items = [f for f in fields if f]
     values: dict[str, object] = {}
-    ips: list[str] = []
-    gws: list[str] = []
+    ips: list[IPInterface] = []
+    gws: list[IPAddress] = []
     for item in items:
         key, eq, value = item.partition("=")
         key = key.strip().lower()
@@ -127,7 +87,7 @@ def parse_netif(text: str) -> Netif:
         if key == "ip":
             ips.append(interface_address(value))
         elif key == "gateway":
-            gws.append(address(value))
+            gws.append(ip_address(value))
         elif key in ("ifname", "host_ifname", "bridge", "link"):
             values[key] = ifname(value)
         elif key in ("mac", "host_mac"):
@@ -154,20 +114,10 @@ def parse_netif(text: str) -> Netif:
 
 
 def _check(n: Netif) -> None:
-    if n.type == "veth" and n.link:
-        raise ValueError(f"{n.ifname}: link= is for macvlan and vlan (veth uses bridge=)")
-    if n.type in ("macvlan", "vlan") and not n.link:
-        raise ValueError(f"{n.ifname}: a {n.type} needs link=PARENT (a host interface)")
-    if n.type == "vlan" and n.vlan is None:
-        raise ValueError(f"{n.ifname}: a vlan needs vlan=ID")
+    """What the interface's type refuses (its mode module's check), then what all do."""
+    modes.link_mode(n.type).check(n)
     if n.vlan is not None and not 1 <= n.vlan <= 4094:
         raise ValueError(f"{n.ifname}: vlan id {n.vlan} is not 1-4094")
-    if n.mode and n.type != "macvlan":
-        raise ValueError(f"{n.ifname}: mode= is for macvlan")
-    if n.type != "veth" and (n.bridge or n.host_ifname or n.host_mac or n.nat):
-        raise ValueError(f"{n.ifname}: bridge/host_ifname/host_mac/nat are for veth")
-    if n.nat and not n.bridge:
-        raise ValueError(f"{n.ifname}: nat=yes masquerades a bridge: give bridge=")
 
 
 def canonical_netif(text: str) -> str:
@@ -235,33 +185,19 @@ def parse_forward(text: str) -> str:
     return text.strip()
 
 
+def forward(text: str) -> Forward:
+    """A checked forward (parse_forward) as a typed value."""
+    m = _FORWARD.fullmatch(parse_forward(text))
+    assert m is not None  # parse_forward matched it
+    proto, host_port, ct_port, addr = m.groups()
+    return Forward(proto, int(host_port), int(ct_port), ip_address(addr) if addr else None)
+
+
 def parse_forwards(value: object) -> tuple[str, ...]:
     return tuple(parse_forward(v) for v in _split_words(value))
 
 
 def parse_mode(text: str) -> str:
-    if text not in ("private", "host"):
+    if text not in modes.NETNS_MODES:
         raise ValueError(f"{text!r}: network mode is private (own network) or host")
     return text
-
-
-# -- names and addresses hutch makes up, stable for a container --------------------------
-
-
-def _digest(*parts: str) -> bytes:
-    return hashlib.sha256("\0".join(parts).encode()).digest()
-
-
-def stable_mac(root: str, ctid: str, ifname_: str, side: str = "ct") -> str:
-    """A locally administered unicast MAC that stays the same across restarts."""
-    d = _digest(root, ctid, ifname_, side)
-    return ":".join(f"{b:02x}" for b in (0x02, *d[:5]))
-
-
-def host_name(prefix: str, ctid: str, index: int | None = None, root: str = "/") -> str:
-    """`veth101.0`, `vn101` — or a hash when the ID makes it longer than 15 characters."""
-    tail = "" if index is None else f".{index}"
-    name = f"{prefix}{ctid}{tail}"
-    if len(name) <= 15 and root == "/":
-        return name
-    return f"{prefix}{_digest(root, ctid).hex()[: 15 - len(prefix) - len(tail)]}{tail}"

@@ -31,6 +31,8 @@ from hutch.config.netspec import (
 )
 from hutch.config.resource_keys import RESOURCES, UBC, _str_check, ubc_parser
 from hutch.errors import UsageError
+from hutch.network.modes import DEFAULT_NETNS
+from hutch.network.spec import FILTER_GROUPS
 
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations only need it here
 if TYPE_CHECKING:
@@ -411,7 +413,7 @@ KEYS += tuple(
     for n, u, h in UBC
 )
 
-SPOOF_GROUPS = ("mac", "ip", "router", "all")  # hutch.network.portfilter's rule groups
+SPOOF_GROUPS = (*FILTER_GROUPS, "all")  # hutch.network.portfilter's rule groups
 
 
 def check_allow_spoof(value: object) -> tuple[str, ...]:
@@ -433,7 +435,7 @@ KEYS += (
         kind="str",
         parse=parse_mode,
         check=_checked(parse_mode),
-        default="private",
+        default=DEFAULT_NETNS,
         live=False,
         help="private (own network namespace) or host (share the host's), e.g. --network host",
     ),
@@ -795,7 +797,7 @@ class ContainerConfig:
     ubc_dcachesize: str | None = None
     ubc_numiptent: str | None = None
     ubc_avnumproc: str | None = None
-    network_mode: str = "private"
+    network_mode: str = DEFAULT_NETNS
     network_ip_address: tuple[str, ...] = ()
     network_nameserver: tuple[str, ...] = ()
     network_searchdomain: tuple[str, ...] = ()

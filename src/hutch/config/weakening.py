@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from hutch.network.modes import own_netns
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from hutch.config.schema import ContainerConfig
@@ -26,7 +28,7 @@ WEAKENS: Mapping[str, Callable[[Any], bool]] = {
     # device nodes beyond the default set opened in the container (fuse, tun, ...)
     "security.devices": bool,
     # the host's own network namespace: its links, routes, firewall and ports
-    "network.mode": lambda v: v != "private",
+    "network.mode": lambda v: not own_netns(v),
     # host NICs moved into the container
     "network.netdev": bool,
     # host ports taken over (a forward of port 22 hides the host's sshd)

@@ -38,6 +38,7 @@ from hutch.errors import KernelFeatureMissing, OperationFailed, StateConflict, U
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from hutch.network.spec import NetworkPlan
     from hutch.security.idmap import IdMap
 
 META = "hutch.json"  # what hutch itself needs at restore, beside CRIU's images
@@ -58,17 +59,13 @@ def _criu() -> str:
     return path
 
 
-def _refuse_unsupported_network(plan: dict) -> None:
-    for n in plan["netifs"]:
-        if n["type"] != "veth":
-            raise StateConflict(
-                f"container {plan['ctid']}: a {n['type']} interface ({n['ifname']}) cannot be "
-                "checkpointed; veth, venet and containers without a network can"
-            )
-    if plan["netdevs"]:
-        raise StateConflict(
-            f"container {plan['ctid']}: a host NIC lent with --netdev_add cannot be checkpointed"
-        )
+def _refuse_unsupported_network(plan: NetworkPlan) -> None:
+    """A link whose mode CRIU cannot carry (hutch.network.modes) refuses the checkpoint."""
+    from hutch.network.setup import refusals
+
+    why = refusals(plan)
+    if why:
+        raise StateConflict(why[0])
 
 
 def _refuse_own_mount_namespaces(ctid: str, st: RunState) -> None:
@@ -114,8 +111,8 @@ def dump(
 ) -> dict:
     """Checkpoint the running container `st` into `images`. Raises OperationFailed with
     CRIU's reason; then the container keeps running (CRIU thaws it)."""
+    from hutch.container.netplan import network_plan
     from hutch.criu import run as criu_run
-    from hutch.network.plan import network_plan
 
     plan = network_plan(cfg, str(host.paths.root))
     _refuse_unsupported_network(plan)
@@ -204,6 +201,7 @@ def restore(host: Host, cfg: ContainerConfig, images: Path):  # type: ignore[no-
     """Restore the container from `images`; returns a runtime.Started, as a start does.
     All or nothing: a failed restore leaves no process, cgroup or state behind."""
     from hutch.container.confinement import record_of
+    from hutch.container.netplan import addresses, nat_rules, network_plan
     from hutch.container.runtime import (
         Started,
         drop_filter,
@@ -212,10 +210,9 @@ def restore(host: Host, cfg: ContainerConfig, images: Path):  # type: ignore[no-
         roll_back,
     )
     from hutch.container.state import proc_starttime
-    from hutch.linux.worker import run_in_worker
     from hutch.network import nat, portfilter
     from hutch.network import setup as netsetup
-    from hutch.network.plan import addresses, has_network, network_plan
+    from hutch.network.spec import NetRecord
     from hutch.security.idmap import mode as idmap_mode
 
     ctid = cfg.ctid
@@ -255,16 +252,17 @@ def restore(host: Host, cfg: ContainerConfig, images: Path):  # type: ignore[no-
         from hutch.container.spawn import kill_and_reap
 
         undo.append(lambda: kill_and_reap(pid))
-        net_record: dict = {}
-        if has_network(plan):
-            import pyroute2.iproute  # noqa: F401 - once here, not in every worker
-
-            net_record = run_in_worker(netsetup.adopt, plan, pid)
-            undo.append(lambda: run_in_worker(netsetup.stop, net_record, None))
-            portfilter.apply(host.paths, ctid, plan, cfg.network_allow_spoof, net_record)
+        net_record = NetRecord()
+        if plan.has_network:
+            adopted = net_record = netsetup.adopt(plan, pid)
+            undo.append(lambda: netsetup.stop(adopted, None))
+            net_record = portfilter.apply(
+                host.paths, ctid, plan, cfg.network_allow_spoof, net_record
+            )
             undo.append(lambda: drop_filter(host, ctid))
-        if nat.rules_for(cfg):
-            nat.apply(host.paths, cfg, net_record)
+        wanted_nat = nat_rules(cfg, plan)
+        if wanted_nat:
+            net_record = nat.apply(host.paths, ctid, wanted_nat, net_record)
         starttime = proc_starttime(pid)
         if starttime is None:
             raise OperationFailed(f"container {ctid}: its init exited right after the restore")
@@ -296,6 +294,7 @@ def _mount_spec(  # type: ignore[no-untyped-def]
 ):
     """The mounts of the restored container: those of a start (hutch.container.runtime)."""
     from hutch.container.mounts import cgroup_plan, console_plan, container_plan, lxcfs_proc_files
+    from hutch.container.netplan import own_netns
     from hutch.container.restore_mounts import MountSpec
     from hutch.container.runtime import outside_plan_of
     from hutch.storage import backends
@@ -307,7 +306,7 @@ def _mount_spec(  # type: ignore[no-untyped-def]
         plan=tuple(
             container_plan(
                 lxcfs_proc_files(),
-                own_net=cfg.network_mode == "private",
+                own_net=own_netns(cfg),
                 owner=0 if idmap is None else idmap.to_host(0),
             )
         ),
@@ -325,7 +324,7 @@ def _run_restore(
     cfg: ContainerConfig,
     images: Path,
     meta: dict,
-    plan: dict,
+    plan: NetworkPlan,
     slave: int | None,
 ) -> tuple[int, float]:
     """criu restore into the mount namespace of a mount maker (hutch.container.restore_mounts);
@@ -348,10 +347,10 @@ def _run_restore(
     args += ["--cgroup-root", f"/{host.paths.cgroup_name}/{cfg.ctid}/ct"]
     if slave is not None:
         args += ["--inherit-fd", f"fd[{slave}]:tty[{meta['tty']}]"]
-    for n in plan["netifs"]:
-        args += ["--external", f"veth[{n['ifname']}]:{n['host_ifname']}"]
-    if plan["venet"]:
-        args += ["--external", f"veth[venet0]:{plan['venet']['host']}"]
+    from hutch.network.setup import host_ends
+
+    for inside, host_end in host_ends(plan):
+        args += ["--external", f"veth[{inside}]:{host_end}"]
     args += ["--restore-detached", "--restore-sibling", "--pidfile", str(pidfile)]
     args += ["--action-script", str(hook)]
     userns = None
@@ -374,7 +373,7 @@ def _run_restore(
 
 def _run_criu(
     host: Host,
-    plan: dict,
+    plan: NetworkPlan,
     images: Path,
     args: list[str],
     slave: int | None,
@@ -389,9 +388,9 @@ def _run_criu(
     # container's end had, and moves that end in: in the host's namespace that index may be
     # taken. So criu runs in a scratch network namespace of its own, which hutchd holds,
     # and the host ends move from there to the host's namespace afterwards (reclaim).
-    host_ends = [n["host_ifname"] for n in plan["netifs"]]
-    if plan["venet"]:
-        host_ends.append(plan["venet"]["host"])
+    from hutch.network.setup import host_ends as ends_of
+
+    host_ends = [host_end for _, host_end in ends_of(plan)]
     sync = os.pipe2(os.O_CLOEXEC) if host_ends else None
     go = os.pipe2(os.O_CLOEXEC) if host_ends else None
     scratch = -1
@@ -426,10 +425,9 @@ def _run_criu(
         except (OSError, ValueError):
             raise OperationFailed(f"criu restore wrote no pid (log: {log})") from None
         if scratch >= 0:
-            from hutch.linux.worker import run_in_worker
             from hutch.network import setup as netsetup
 
-            run_in_worker(netsetup.reclaim, host_ends, scratch)
+            netsetup.reclaim(host_ends, scratch)
         return pid, elapsed
     finally:
         if scratch >= 0:

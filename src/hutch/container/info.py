@@ -134,7 +134,7 @@ def _from_config(paths: Paths, ctid: str, strict: bool = False) -> dict[str, Any
             "ips": [],
             "description": f"bad config: {e}",
         }
-    from hutch.network.plan import addresses
+    from hutch.container.netplan import addresses
     from hutch.security.idmap import mode
 
     return {

@@ -61,31 +61,29 @@ Applier = Callable[[Host, RunState, ContainerConfig, ContainerConfig], "list[str
 def _network(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfig) -> None:
     """Interfaces, venet addresses, DNS, NAT and port forwards: made to match the new
     config in place."""
-    from hutch.linux.worker import run_in_worker
+    from hutch.container.netplan import addresses, nat_rules, network_plan, write_resolv_conf
     from hutch.network import nat, portfilter
     from hutch.network import setup as netsetup
-    from hutch.network.plan import addresses, network_plan
-    from hutch.network.resolv import write_resolv_conf
 
     with refused_files(cfg.ctid, "nameserver"):
         write_resolv_conf(f"/proc/{st.pid}/root", cfg)
     root = str(host.paths.root)
     before, after = network_plan(old, root), network_plan(cfg, root)
-    nat_changed = nat.rules_for(old) != nat.rules_for(cfg)
+    rules = nat_rules(cfg, after)
+    nat_changed = nat_rules(old, before) != rules
     filter_changed = old.network_allow_spoof != cfg.network_allow_spoof
     if before == after and not nat_changed and not filter_changed:
         return
     if before != after:
-        if old.network_mode != "private":
+        if not before.own_netns:
             raise StateConflict(f"container {cfg.ctid} shares the host's network: nothing to set")
-        empty: dict = {"host_ifs": [], "proxies": [], "bridges": [], "netdevs": []}
-        st.net = run_in_worker(netsetup.reconcile, before, after, st.pid, st.net or empty)
+        st.net = netsetup.reconcile(before, after, st.pid, st.net)
     if nat_changed:
-        st.net = nat.apply(host.paths, cfg, st.net or {})
-    if cfg.network_mode == "private" and (before != after or filter_changed):
+        st.net = nat.apply(host.paths, cfg.ctid, rules, st.net)
+    if after.own_netns and (before != after or filter_changed):
         # new links or addresses, other groups allowed: the table follows
         allow = cfg.network_allow_spoof
-        st.net = portfilter.apply(host.paths, cfg.ctid, after, allow, st.net or {})
+        st.net = portfilter.apply(host.paths, cfg.ctid, after, allow, st.net)
     st.ips = addresses(cfg)
     st.save(host.paths)
 

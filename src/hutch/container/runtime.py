@@ -30,16 +30,21 @@ from hutch.container.mounts import (
     outside_plan,
     shm_size_for,
 )
+from hutch.container.netplan import (
+    addresses,
+    nat_rules,
+    network_plan,
+    own_netns,
+    write_resolv_conf,
+)
 from hutch.container.nsflags import NAMESPACE_FLAGS
 from hutch.container.spawn import InitSpec, kill_and_reap, spawn
 from hutch.container.state import RunState, proc_starttime
 from hutch.errors import HutchError, InvalidConfig, NotFound, OperationFailed, StateConflict
 from hutch.linux import syscalls as sc
-from hutch.linux.worker import run_in_worker
 from hutch.network import nat, portfilter
 from hutch.network import setup as netsetup
-from hutch.network.plan import addresses, has_network, network_plan
-from hutch.network.resolv import write_resolv_conf
+from hutch.network.spec import NetRecord
 from hutch.security import confine, devices
 from hutch.security.idmap import check_base
 from hutch.security.idmap import mode as idmap_mode
@@ -94,7 +99,7 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
         warnings = root_warnings + warnings
         idmap = cfg.idmap
         plan = network_plan(cfg, str(host.paths.root))
-        nat_rules = nat.rules_for(cfg)  # a bad forward refuses the start before it begins
+        wanted_nat = nat_rules(cfg, plan)  # a bad forward refuses the start before it begins
         root_files: Callable[[str], None] | None = None
         if root_mount is None:
             warnings += write_resolv_conf(str(rootfs), cfg, strict=False)
@@ -110,18 +115,19 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
 
             root_files = _root_files
 
-        net_record: dict = {}
+        net_record = NetRecord()
 
         def before_go(init_pid: int) -> None:
+            nonlocal net_record
             # interfaces go in after the namespaces exist and before the init runs
-            if has_network(plan):
-                import pyroute2.iproute  # noqa: F401 - once here, not in every worker
-
-                net_record.update(run_in_worker(netsetup.start, plan, init_pid))
+            if plan.has_network:
+                net_record = netsetup.start(plan, init_pid)
                 # before the init runs: its first frame already meets the filter
-                portfilter.apply(host.paths, ctid, plan, cfg.network_allow_spoof, net_record)
-            if nat_rules:  # in the host's namespace: hutchd's own
-                nat.apply(host.paths, cfg, net_record)
+                net_record = portfilter.apply(
+                    host.paths, ctid, plan, cfg.network_allow_spoof, net_record
+                )
+            if wanted_nat:  # in the host's namespace: hutchd's own
+                net_record = nat.apply(host.paths, ctid, wanted_nat, net_record)
 
         security = record_of(cfg)
         master = slave = None
@@ -135,7 +141,7 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
             plan=tuple(
                 container_plan(
                     lxcfs_proc_files(),
-                    own_net=cfg.network_mode == "private",
+                    own_net=plan.own_netns,
                     owner=0 if idmap is None else idmap.to_host(0),
                     shm_size=shm_size_for(limits_of(cfg).memory_max),
                 )
@@ -146,9 +152,7 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
             console_fd=slave,
             env=tuple(cfg.environment),
             cgroup_plan=tuple(cgroup_plan(host.cgroups.container_mounts())),
-            namespaces=NAMESPACE_FLAGS
-            if cfg.network_mode == "private"
-            else NAMESPACE_FLAGS & ~sc.CLONE_NEWNET,
+            namespaces=NAMESPACE_FLAGS if plan.own_netns else NAMESPACE_FLAGS & ~sc.CLONE_NEWNET,
             root_mount=root_mount,
             root_files=root_files,
             confinement=confine.prepare(security),
@@ -157,22 +161,22 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
         try:
             pid = spawn(spec, before_go)
         except BaseException:
-            if net_record.get("nft"):
+            if net_record.nft:
                 _drop_nat(host, ctid)
-            if net_record.get("portfilter"):
+            if net_record.portfilter:
                 drop_filter(host, ctid)
-            if net_record:  # the namespace died with the init; what the host holds has not
-                run_in_worker(netsetup.stop, net_record, None)
+            if net_record.holds_links:  # the namespace died with the init; the host's not
+                netsetup.stop(net_record, None)
             raise
         finally:
             if slave is not None:
                 os.close(slave)
         undo.append(lambda: kill_and_reap(pid))
-        if net_record:
-            undo.append(lambda: run_in_worker(netsetup.stop, net_record, None))
-        if net_record.get("nft"):
+        if net_record.holds_links:
+            undo.append(lambda: netsetup.stop(net_record, None))
+        if net_record.nft:
             undo.append(lambda: _drop_nat(host, ctid))
-        if net_record.get("portfilter"):
+        if net_record.portfilter:
             undo.append(lambda: drop_filter(host, ctid))
         starttime = proc_starttime(pid)
         if starttime is None:
@@ -255,7 +259,7 @@ def outside_plan_of(cfg: ContainerConfig) -> tuple:
             outside_plan(
                 DEFAULT_DEVICES + devices.nodes(cfg.security_devices),
                 0 if idmap is None else idmap.to_host(0),
-                own_net=cfg.network_mode == "private",
+                own_net=own_netns(cfg),
             )
         )
     except (OSError, ValueError) as e:  # a device the host does not have
@@ -281,13 +285,17 @@ def drop_filter(host: Host, ctid: str) -> None:
 
 
 def cleanup(
-    host: Host, ctid: str, cgroup: Cgroup, net: dict | None = None, netns: str | None = None
+    host: Host,
+    ctid: str,
+    cgroup: Cgroup,
+    net: NetRecord | None = None,
+    netns: str | None = None,
 ) -> None:
     """After the init is gone: kill stragglers, give back host NICs and remove what the
     host side of the network holds (`netns`: the container's network namespace, kept
     alive by hutchd so NICs can be handed back), the cgroup and the state file."""
-    if net:
-        run_in_worker(netsetup.stop, net, netns)
+    if net is not None and net.holds_links:
+        netsetup.stop(net, netns)
     for _ in range(100):
         pids = cgroup.pids()
         if not pids:
@@ -302,8 +310,8 @@ def cleanup(
     RunState.remove(host.paths, ctid)
     # last: a failure here leaves no cgroup or state behind
     try:
-        if net and net.get("portfilter"):
+        if net is not None and net.portfilter:
             portfilter.remove(host.paths, ctid)
     finally:
-        if net and net.get("nft"):
+        if net is not None and net.nft:
             nat.remove(host.paths, ctid)

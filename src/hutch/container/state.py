@@ -16,6 +16,10 @@ from hutch.cgroups.base import Cgroup
 from hutch.errors import StateConflict
 from hutch.paths import Paths
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hutch.network.spec import NetRecord
+
 
 def proc_starttime(pid: int) -> int | None:
     """Field 22 of /proc/PID/stat (start time in clock ticks), or None if there is no such pid."""
@@ -62,7 +66,7 @@ class RunState:
         console: bool = False,
         init: str = "",
         stop_signal: int = 0,
-        net: dict | None = None,
+        net: NetRecord | dict | None = None,
         hostname: str = "",
         ips: list[str] | None = None,
         security: dict | None = None,
@@ -77,7 +81,9 @@ class RunState:
         self.console = console
         self.init = init
         self.stop_signal = stop_signal
-        self.net = net or {}  # what network teardown needs (hutch.network.setup)
+        # what network teardown needs (hutch.network.spec.NetRecord); the file's JSON until
+        # first read, so exec and list, which never read it, never import the type
+        self._net: NetRecord | dict = net or {}
         # what `list` shows of a running container, so it need not parse config.toml
         self.hostname = hostname
         self.ips = ips or []
@@ -90,8 +96,21 @@ class RunState:
         self.idmap_base = idmap_base
         self.idmap = idmap  # shared, isolated or privileged: what `list` shows
 
+    @property
+    def net(self) -> NetRecord:
+        from hutch.network.spec import NetRecord
+
+        if not isinstance(self._net, NetRecord):
+            self._net = NetRecord.from_json(self._net)
+        return self._net
+
+    @net.setter
+    def net(self, record: NetRecord) -> None:
+        self._net = record
+
     def to_dict(self) -> dict:
-        return {name: getattr(self, name) for name in self.FIELDS}
+        net = self._net if isinstance(self._net, dict) else self._net.to_json()
+        return {name: net if name == "net" else getattr(self, name) for name in self.FIELDS}
 
     def alive(self) -> bool:
         """Its init runs: the recorded pid, born at the recorded time, in its cgroup (a state

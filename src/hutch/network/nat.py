@@ -13,7 +13,7 @@
         }
     }
 
-The rules of a container are derived from its config alone (`rules_for`), so starting,
+The rules of a container are derived from its plan and forwards alone (`rules_for`), so starting,
 `hutch set` and stopping all work the same way: delete every rule whose comment is
 `hutch:<ID>` and add the wanted ones, in one nft transaction (atomic: a failure changes
 nothing). The table is created on first use and deleted when its last rule goes. A rule
@@ -36,15 +36,13 @@ import fcntl
 import ipaddress
 import json
 import os
-import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from hutch.config import ContainerConfig
-from hutch.config.netspec import parse_netif
 from hutch.errors import InvalidConfig, KernelFeatureMissing, OperationFailed
+from hutch.network.spec import Forward, NetRecord, NetworkPlan
 from hutch.paths import Paths
 
 __all__ = ["apply", "remove", "rules_for", "table_name"]
@@ -56,7 +54,6 @@ CHAINS = (
     ("output", "output", -100),
     ("postrouting", "postrouting", 100),
 )
-_FORWARD = re.compile(r"(tcp|udp):(\d+):(\d+)(?::(.+))?")
 
 Rule = tuple[str, str]  # (chain, rule text without its comment)
 
@@ -73,22 +70,21 @@ def tag(ctid: str) -> str:
 # -- what a container wants --------------------------------------------------------------
 
 
-def rules_for(cfg: ContainerConfig) -> list[Rule]:
-    """The nft rules a container's config asks for (none in host network mode)."""
-    if cfg.network_mode != "private":
+def rules_for(plan: NetworkPlan, forwards: Sequence[Forward]) -> list[Rule]:
+    """The nft rules a container's plan and forwards ask for (none without a network
+    namespace of its own)."""
+    if not plan.own_netns:
         return []
     rules: list[Rule] = []
-    for text in cfg.network_forward:
-        m = _FORWARD.fullmatch(text)
-        if not m:  # parse_forward checked it at load; be loud if that ever changes
-            raise InvalidConfig(f"container {cfg.ctid}: bad forward {text!r}")
-        proto, host_port, ct_port, addr = m.groups()
-        target = ipaddress.ip_address(addr) if addr else _first_ipv4(cfg)
+    for fw in forwards:
+        target = fw.address or _first_ipv4(plan)
         if target is None:
             raise InvalidConfig(
-                f"container {cfg.ctid}: forward {text} needs an IPv4 address to forward to",
+                f"container {plan.ctid}: forward {forward_text(fw)} needs an IPv4 address "
+                "to forward to",
                 hint="give the container --ipadd or a netif ip=, or write PROTO:PORT:PORT:ADDR",
             )
+        proto, host_port, ct_port = fw.proto, fw.host_port, fw.ct_port
         if target.version == 4:
             to = f"meta nfproto ipv4 fib daddr type local {proto} dport {host_port} "
             to += f"dnat ip to {target}:{ct_port}"
@@ -96,12 +92,11 @@ def rules_for(cfg: ContainerConfig) -> list[Rule]:
             to = f"meta nfproto ipv6 fib daddr type local {proto} dport {host_port} "
             to += f"dnat ip6 to [{target}]:{ct_port}"
         rules += [("prerouting", to), ("output", to)]
-    for text in cfg.network_netif:
-        n = parse_netif(text)
+    for n in plan.netifs:
         if not (n.nat and n.bridge):
             continue
-        for cidr in n.ip:
-            net = ipaddress.ip_interface(cidr).network
+        for iface in n.ip:
+            net = iface.network
             family = "ip" if net.version == 4 else "ip6"
             rule = ("postrouting", f'{family} saddr {net} oifname != "{n.bridge}" masquerade')
             if rule not in rules:
@@ -109,14 +104,18 @@ def rules_for(cfg: ContainerConfig) -> list[Rule]:
     return rules
 
 
-def _first_ipv4(cfg: ContainerConfig) -> ipaddress.IPv4Address | None:
+def forward_text(fw: Forward) -> str:
+    tail = f":{fw.address}" if fw.address is not None else ""
+    return f"{fw.proto}:{fw.host_port}:{fw.ct_port}{tail}"
+
+
+def _first_ipv4(plan: NetworkPlan) -> ipaddress.IPv4Address | None:
     """The address a forward without CTADDR goes to: the first IPv4 venet address, else
     the first IPv4 address of a netif."""
-    candidates = list(cfg.network_ip_address)
-    for text in cfg.network_netif:
-        candidates += [c.split("/")[0] for c in parse_netif(text).ip]
-    for c in candidates:
-        a = ipaddress.ip_address(c)
+    candidates = list(plan.venet.addresses) if plan.venet else []
+    for n in plan.netifs:
+        candidates += [i.ip for i in n.ip]
+    for a in candidates:
         if isinstance(a, ipaddress.IPv4Address):
             return a
     return None
@@ -125,34 +124,31 @@ def _first_ipv4(cfg: ContainerConfig) -> ipaddress.IPv4Address | None:
 # -- applying ----------------------------------------------------------------------------
 
 
-def apply(paths: Paths, cfg: ContainerConfig, record: dict[str, Any]) -> dict[str, Any]:
-    """Make the container's rules what its config says (add, replace or delete them) and
-    turn on forwarding when there are any. Returns `record` (the network teardown record)
-    with `nft` set to the table name while the container has rules."""
-    rules = rules_for(cfg)
-    if not rules and not record.get("nft"):
+def apply(paths: Paths, ctid: str, rules: list[Rule], record: NetRecord) -> NetRecord:
+    """Make the container's rules `rules` (from rules_for: add, replace or delete them) and
+    turn on forwarding when there are any. Returns `record` (the network record) with
+    `nft` set to the table name while the container has rules."""
+    if not rules and not record.nft:
         return record  # nothing wanted, nothing added: nft need not even be installed
     table = table_name(paths)
     with _lock(paths):
         current = _rules(table)
-        ours = [r for r in current or [] if r["comment"] == tag(cfg.ctid)]
+        ours = [r for r in current or [] if r["comment"] == tag(ctid)]
         lines = [f"delete rule inet {table} {r['chain']} handle {r['handle']}" for r in ours]
         if rules:
             lines += _table_lines(table)
             lines += [
-                f'add rule inet {table} {chain} {text} comment "{tag(cfg.ctid)}"'
+                f'add rule inet {table} {chain} {text} comment "{tag(ctid)}"'
                 for chain, text in rules
             ]
         elif current is not None and len(ours) == len(current):
             lines = [f"delete table inet {table}"]  # its last rules: the table goes too
         if lines:
-            _run(["-f", "-"], "\n".join(lines) + "\n", f"container {cfg.ctid}")
+            _run(["-f", "-"], "\n".join(lines) + "\n", f"container {ctid}")
     if rules:
         _forwarding(any(t.startswith("ip6 ") or "nfproto ipv6" in t for _, t in rules))
-        record["nft"] = table
-    else:
-        record.pop("nft", None)
-    return record
+        return record.with_tables(nft=table)
+    return record.with_tables(nft=None)
 
 
 def remove(paths: Paths, ctid: str) -> None:

@@ -45,34 +45,20 @@ import hashlib
 import ipaddress
 import re
 import subprocess
-from dataclasses import dataclass
-from typing import Any
 
-from hutch.config.schema import SPOOF_GROUPS
 from hutch.errors import KernelFeatureMissing, OperationFailed
+from hutch.network import modes
 from hutch.network.nat import nft_path
+from hutch.network.spec import FILTER_GROUPS, NetRecord, NetworkPlan, Port
 from hutch.paths import Paths
 
 __all__ = ["ALLOW", "Port", "apply", "ports", "remove", "ruleset", "table_name"]
 
-# the groups of rules network.allow_spoof lifts ("all": every one)
-ALLOW = tuple(g for g in SPOOF_GROUPS if g != "all")
+# the groups of rules network.allow_spoof lifts (besides "all": every one)
+ALLOW = FILTER_GROUPS
 NFT_TIMEOUT = 10.0
 PRIORITY = -500  # before any other ingress chain a host may have
 _NAME = re.compile(r"[A-Za-z0-9_.]+")
-
-
-@dataclass(frozen=True)
-class Port:
-    """One host end and what may come out of it. `mac`: the only source MAC (None: not
-    checked). `ipv4`/`ipv6`: the source addresses allowed (None: not checked; empty: none,
-    the family is dropped)."""
-
-    device: str
-    mac: str | None
-    ipv4: tuple[str, ...] | None
-    ipv6: tuple[str, ...] | None
-    link_local: bool = True  # any fe80::/64 source (venet, or MACs not checked)
 
 
 def table_name(paths: Paths, ctid: str) -> str:
@@ -98,34 +84,16 @@ def eui64_link_local(mac: str) -> str:
     return str(ipaddress.IPv6Address(b"\xfe\x80" + bytes(6) + iid))
 
 
-def ports(plan: dict[str, Any], record: dict[str, Any] | None = None) -> list[Port]:
-    """The host ends of a network plan (hutch.network.plan) and their allowed sources.
-    `record`: the network record of what runs; after a restore it holds the MACs the
-    container's interfaces really have (`inner_macs`), which can be another host's."""
-    inner = (record or {}).get("inner_macs") or {}
+def ports(plan: NetworkPlan, record: NetRecord | None = None) -> list[Port]:
+    """The host ends of a network plan and their allowed sources, as each link's mode
+    sees them (hutch.network.modes: veth and venet have one). `record`: the network record
+    of what runs; after a restore it holds the MACs the container's interfaces really
+    have (`inner_macs`), which can be another host's."""
     out = []
-    for n in plan["netifs"]:
-        if n["type"] != "veth":
-            continue
-        mac = inner.get(n["ifname"]) or n["mac"]
-        ipv4: tuple[str, ...] | None = None
-        ipv6: tuple[str, ...] | None = None
-        if n["ip"]:  # static: exactly these; else learnt inside, not checked
-            addrs = [ipaddress.ip_interface(c).ip for c in n["ip"]]
-            ipv4 = tuple(str(a) for a in addrs if a.version == 4)
-            ipv6 = tuple(str(a) for a in addrs if a.version == 6)
-        out.append(Port(n["host_ifname"], mac, ipv4, ipv6, link_local=False))
-    venet = plan.get("venet")
-    if venet:
-        addrs = [ipaddress.ip_address(a) for a in venet["addresses"]]
-        out.append(
-            Port(
-                venet["host"],
-                None,
-                tuple(str(a) for a in addrs if a.version == 4),
-                tuple(str(a) for a in addrs if a.version == 6),
-            )
-        )
+    for mode, item in modes.links(plan):
+        port = mode.port(item, record)
+        if port is not None:
+            out.append(port)
     return out
 
 
@@ -198,23 +166,19 @@ def ruleset(table: str, wanted: list[Port], allow: frozenset[str]) -> str:
 def apply(
     paths: Paths,
     ctid: str,
-    plan: dict[str, Any],
+    plan: NetworkPlan,
     allow_spoof: tuple[str, ...],
-    record: dict[str, Any],
-) -> dict[str, Any]:
+    record: NetRecord,
+) -> NetRecord:
     """Make the container's table what its plan asks for (one nft run). Returns `record`
     (the network record) with `portfilter` set to the table name while there is one."""
     allow = allowed(allow_spoof)
     wanted = [p for p in ports(plan, record) if port_rules(p, allow)]
-    if not wanted and not record.get("portfilter"):
+    if not wanted and not record.portfilter:
         return record  # nothing to filter, nothing made: nft need not even be installed
     table = table_name(paths, ctid)
     _nft(ruleset(table, wanted, allow), f"container {ctid}")
-    if wanted:
-        record["portfilter"] = table
-    else:
-        record.pop("portfilter", None)
-    return record
+    return record.with_tables(portfilter=table if wanted else None)
 
 
 def remove(paths: Paths, ctid: str) -> None:
