@@ -51,7 +51,11 @@ def edited(
                 raise UsageError(f"--{key.del_flag} {token}: no such item in {key.option}")
             items = kept
         for token in adds:
-            for new in key.from_cli(token):
+            try:
+                parsed = key.parse(token)
+            except ValueError as e:
+                raise UsageError(f"--{key.add_flag}: {e}") from None
+            for new in parsed:
                 if any(same(new, old) for old in items):
                     if save and new in items and new not in in_file:
                         continue  # live only until now: --save keeps it
