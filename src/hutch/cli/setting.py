@@ -35,8 +35,9 @@ def add_arguments(p: argparse.ArgumentParser, verb: str) -> None:
         help="also write the settings to config.toml (keeping its comments)",
     )
     p.epilog = (
-        "Settings apply to the running container at once where the kernel allows; "
-        "--save keeps them for the next start.\n"
+        "Settings apply to the running container at once where the kernel allows, on top of "
+        "its earlier live changes (see 'hutch config ID'); --save also keeps the settings "
+        "named for the next start, which starts from config.toml.\n"
         "example: hutch set 101 --hostname web1.example.com --save"
     )
 

@@ -184,6 +184,7 @@ def change_settings(
     lifecycle.require(host, ctid)
     with container_lock(host.paths, ctid):
         saved = lifecycle.require(host, ctid)  # read under the lock: a --save may have ended
+        refuse_fixed(saved, changes)  # (items are never of those keys)
         st = running_state(host.paths, ctid)
         if st is None and not save:
             raise StateConflict(
@@ -192,7 +193,6 @@ def change_settings(
             )
         old = _effective(host, st, saved)
         changes = edited(old, saved, changes, add or {}, remove or {}, save)
-        refuse_fixed(saved, changes)
         if not changes:
             raise UsageError("nothing to set", hint="name at least one setting to change")
         if st is not None and not save:
