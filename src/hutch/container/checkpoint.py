@@ -18,6 +18,10 @@ namespace itself, as a start does, with everything locked, and CRIU's tasks join
     veth host ends  CRIU recreates each pair with the host end's name; hutch then gives it
                     its MAC, bridge, routes and proxy ARP again (hutch.network.setup.adopt)
 
+The settings the container runs with (hutch.container.runrecord, live changes included) go
+into hutch.json at dump; a restore runs it with them (its limits, addresses, host name) and
+records them again, as a start records config.toml's.
+
 hutchd creates the cgroups (limits, devices, delegation) first, then runs CRIU with
 --restore-sibling so that the restored init becomes hutchd's own child. PIDs inside are
 those of the dump. A different hutch root (migration) maps the cgroups with --cgroup-root.
