@@ -101,6 +101,10 @@ class Paths:
         """Peak values hutch keeps itself for beancounters without a kernel peak."""
         return self.run / "containers" / f"{ctid}.maxheld.json"
 
+    def ct_settings(self, ctid: str) -> Path:
+        """The settings a running container runs with (hutch.container.runrecord)."""
+        return self.run / "containers" / f"{ctid}.settings.json"
+
     def ct_lock(self, ctid: str) -> Path:
         return self.run / "locks" / f"{ctid}.lock"
 

@@ -15,10 +15,13 @@ def test_set_hostname_live_without_save(hutch):
     assert "applied" in out and "saved" not in out
     assert hutch.ok("exec", ctid, "hostname").stdout == "live.example\n"
     assert cfg_file.read_text() == text  # not saved
-    assert hutch.json("config", ctid)["hostname"] == "before.example"
+    # config shows what runs, --saved the file (the next start's)
+    assert hutch.json("config", ctid)["hostname"] == "live.example"
+    assert hutch.json("config", ctid, "--saved")["hostname"] == "before.example"
     # the next start takes the saved configuration again
     hutch.ok("restart", "--timeout", "0", ctid)
     assert hutch.ok("exec", ctid, "hostname").stdout == "before.example\n"
+    assert hutch.json("config", ctid)["hostname"] == "before.example"
 
 
 def test_set_hostname_with_save_keeps_comments_and_survives_restart(hutch):

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from migrate_rig import TargetHost
 from netns import HostNetns
+from test_res_limits import groups, memory_limit
 from test_sec_escape import ARGS, MOUNT_ATTACKS, assert_refused, install_probe, run_probe
 
 pytestmark = pytest.mark.root
@@ -280,6 +281,7 @@ def test_online_counter_pids_and_tcp_survive(m: Mig) -> None:
     if not r.usable:
         pytest.skip(f"CRIU is not usable here: {r.problems[:1] or 'not installed'}")
     ctid = m.src.running()
+    m.src.ok("set", ctid, "--memory", "300M")  # live, not saved: the target runs with it too
     # a counter that never restarts (its value only grows), and a TCP connection inside the
     # container (busybox nc server <- client over lo) that must carry data after the move;
     # each in a session of its own inside (CRIU dumps no session led from outside)
@@ -312,6 +314,8 @@ def test_online_counter_pids_and_tcp_survive(m: Mig) -> None:
     time.sleep(0.3)
     value_after = int(m.dst.ok("exec", ctid, "cat", "/run/count").stdout)
     assert value_after > value_before  # went on, never from 0 again
+    assert memory_limit(groups(m.dst, ctid)) == 300 << 20
+    assert m.dst.json("config", ctid)["unsaved"] == ["resources.memory"]
     got = int(m.dst.ok("exec", ctid, "wc", "-l", "/run/got").stdout.split()[0])
     m.dst.wait_until(
         lambda: int(m.dst.ok("exec", ctid, "wc", "-l", "/run/got").stdout.split()[0]) > got + 3,

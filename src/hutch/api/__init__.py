@@ -10,5 +10,8 @@ mapped from the `hutch.errors` class in one place):
     POST /v1/containers/{id}/restart    {"timeout": seconds}
     POST /v1/containers/{id}/freeze     every task stops (cgroup freezer)
     POST /v1/containers/{id}/unfreeze
+    POST /v1/containers/{id}/settings   {"changes": {key: value}, "add": {key: [item]},
+                                         "remove": {key: [item]}, "save": bool}
+                                        -> {"applied": [key], "warnings", "saved", "grown"}
     GET  /v1/containers/{id}/console    Upgrade: hutch-console -> raw byte stream
 """

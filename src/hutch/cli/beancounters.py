@@ -15,7 +15,7 @@ def add_arguments(p: argparse.ArgumentParser, verb: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from hutch.cli.stats import running_states
     from hutch.config import load
-    from hutch.container import beancounters
+    from hutch.container import beancounters, runrecord
     from hutch.errors import HutchError
 
     paths = common.paths(args)
@@ -23,7 +23,9 @@ def run(args: argparse.Namespace) -> int:
     table = []
     for st in running_states(paths, ctids):
         try:
-            cfg = load(paths.ct_config(st.ctid), st.ctid)
+            saved = load(paths.ct_config(st.ctid), st.ctid)
+            # the limits it runs with, live changes included
+            cfg = runrecord.read(paths, st, saved) or saved
         except HutchError:  # a broken or vanished config must not hide what the kernel counts
             cfg = None
         table.append((st.ctid, beancounters.read(paths, st, cfg)))

@@ -35,78 +35,53 @@ def add_arguments(p: argparse.ArgumentParser, verb: str) -> None:
         help="also write the settings to config.toml (keeping its comments)",
     )
     p.epilog = (
-        "Settings apply to the running container at once where the kernel allows; "
-        "--save keeps them for the next start.\n"
+        "Settings apply to the running container at once where the kernel allows, on top of "
+        "its earlier live changes (see 'hutch config ID'); --save also keeps the settings "
+        "named for the next start, which starts from config.toml.\n"
         "example: hutch set 101 --hostname web1.example.com --save"
     )
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
     from hutch.config import KEY_BY_NAME, KEYS
-    from hutch.container import lifecycle
-    from hutch.container.live import apply_settings
     from hutch.errors import UsageError
 
     ctid = common.valid_id(args.ctid)
-    h = common.host(args)
-    cfg = lifecycle.require(h, ctid)
-    changes = {}
+    changes, add, remove = {}, {}, {}
     for key in KEYS:
         raw = getattr(args, f"key_{key.attr}")
         if raw is not None:
             changes[key.name] = key.from_cli(raw)
-        adds = getattr(args, f"add_{key.attr}", None) or []
-        dels = getattr(args, f"del_{key.attr}", None) or []
-        if adds or dels:
-            items = list(changes.get(key.name, cfg.get(key.name)) or ())
-            for item in dels:
-                kept = [i for i in items if not _names(i, item)] if item != "all" else []
-                if len(kept) == len(items) and item != "all":
-                    raise UsageError(f"--{key.del_flag} {item}: no such item in {key.option}")
-                items = kept
-            for item in adds:
-                for new in key.from_cli(item):
-                    if any(_same(new, old) for old in items):
-                        raise UsageError(f"--{key.add_flag} {item}: already there")
-                    items.append(new)
-            try:
-                changes[key.name] = key.check(items)  # the whole list, checked as in a file
-            except ValueError as e:
-                raise UsageError(f"{key.option}: {e}") from None
-    from hutch.config.schema import FIXED_AT_CREATE
-
-    for name in FIXED_AT_CREATE:
-        if name in changes and changes[name] != cfg.get(name):
-            raise UsageError(
-                f"{KEY_BY_NAME[name].option}: chosen at create (the rootfs's owners follow it)",
-                hint="create a new container with it",
-            )
-    if not changes:
+        if getattr(args, f"add_{key.attr}", None):
+            add[key.name] = getattr(args, f"add_{key.attr}")
+        if getattr(args, f"del_{key.attr}", None):
+            remove[key.name] = getattr(args, f"del_{key.attr}")
+    if not (changes or add or remove):
         raise UsageError("nothing to set", hint="see 'hutch set --help' for the settings")
-    done = apply_settings(h, cfg, changes, args.save)
-    import sys
-
-    notes = [d for d in done if not d.startswith("warning: ")]
+    result = _change(args, ctid, changes, add, remove)
+    notes = []
+    if result.applied:
+        notes.append("applied " + ", ".join(KEY_BY_NAME[n].flag for n in result.applied))
+    if result.grown:
+        notes.append("grew the image")
+    if result.saved:
+        notes.append("saved")
     print(f"Container {ctid}: " + ", ".join(notes))
-    for w in done:
-        if w.startswith("warning: "):
-            print(f"hutch: {w}", file=sys.stderr)
+    for w in result.warnings:
+        print(f"hutch: warning: {w}", file=sys.stderr)
     return 0
 
 
-def _names(item: str, token: str) -> bool:
-    """Does a --*_del token name this list item? An address, an interface (its ifname=), a
-    host NIC, or a forward (whole, or PROTO:HOSTPORT)."""
-    if item == token:
-        return True
-    if item.startswith(f"ifname={token},") or item == f"ifname={token}":
-        return True
-    return item.startswith(f"{token}:")
+def _change(args: argparse.Namespace, ctid: str, changes: dict, add: dict, remove: dict):
+    """Through hutchd when it runs (one writer), else here; both under the container's
+    lock. -> SetResult"""
+    from hutch.api.client import Client
+    from hutch.container.live import SetResult, change_settings
 
-
-def _same(a: str, b: str) -> bool:
-    if a == b:
-        return True
-    if a.startswith("ifname="):
-        return a.split(",")[0] == b.split(",")[0]
-    return False
+    client = Client(common.paths(args), autostart=False)
+    if client.ping_ok():
+        body = {"changes": changes, "add": add, "remove": remove, "save": args.save}
+        return SetResult.from_dict(client.call("POST", f"/v1/containers/{ctid}/settings", body))
+    return change_settings(common.host(args), ctid, changes, args.save, add=add, remove=remove)

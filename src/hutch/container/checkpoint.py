@@ -18,6 +18,10 @@ namespace itself, as a start does, with everything locked, and CRIU's tasks join
     veth host ends  CRIU recreates each pair with the host end's name; hutch then gives it
                     its MAC, bridge, routes and proxy ARP again (hutch.network.setup.adopt)
 
+The settings the container runs with (hutch.container.runrecord, live changes included) go
+into hutch.json at dump; a restore runs it with them (its limits, addresses, host name) and
+records them again, as a start records config.toml's.
+
 hutchd creates the cgroups (limits, devices, delegation) first, then runs CRIU with
 --restore-sibling so that the restored init becomes hutchd's own child. PIDs inside are
 those of the dump. A different hutch root (migration) maps the cgroups with --cgroup-root.
@@ -112,6 +116,7 @@ def dump(
     """Checkpoint the running container `st` into `images`. Raises OperationFailed with
     CRIU's reason; then the container keeps running (CRIU thaws it)."""
     from hutch.container.netplan import network_plan
+    from hutch.container.runrecord import settings_json
     from hutch.criu import run as criu_run
 
     plan = network_plan(cfg, str(host.paths.root))
@@ -142,6 +147,8 @@ def dump(
         "stop_signal": st.stop_signal,
         "started_at": st.started_at,
         "dumped_at": time.time(),
+        # what it runs with (live changes included): a restore keeps running with it
+        "settings": settings_json(cfg),
     }
     t0 = time.perf_counter()
     criu_run.run("dump", images, args, criu=_criu())
@@ -197,9 +204,30 @@ def read_meta(images: Path) -> dict:
         raise StateConflict(f"{images / META} is damaged") from None
 
 
-def restore(host: Host, cfg: ContainerConfig, images: Path):  # type: ignore[no-untyped-def]
+def dumped_settings(saved: ContainerConfig, meta: dict, images: Path) -> ContainerConfig:
+    """The settings the container ran with when dumped (`saved`, config.toml, for a
+    checkpoint of a hutch that did not keep them). The keys chosen at create come from
+    `saved`: they are checked against the dump on their own."""
+    from hutch.config.schema import FIXED_AT_CREATE
+    from hutch.container.runrecord import checked_settings
+
+    dumped = meta.get("settings")
+    if dumped is None:
+        return saved
+    if not isinstance(dumped, dict):
+        raise StateConflict(f"{images / META} is damaged (settings)")
+    try:
+        values = checked_settings(dumped, str(images / META))
+    except ValueError as e:
+        raise StateConflict(f"cannot restore this checkpoint: {e}") from None
+    return saved.with_changes({n: v for n, v in values.items() if n not in FIXED_AT_CREATE})
+
+
+def restore(host: Host, saved: ContainerConfig, images: Path):  # type: ignore[no-untyped-def]
     """Restore the container from `images`; returns a runtime.Started, as a start does.
-    All or nothing: a failed restore leaves no process, cgroup or state behind."""
+    It runs with the settings it was dumped with (a live limit or address stays), recorded
+    as a start records them; `saved` is its config.toml. All or nothing: a failed restore
+    leaves no process, cgroup or state behind."""
     from hutch.container.confinement import record_of
     from hutch.container.netplan import addresses, nat_rules, network_plan
     from hutch.container.runtime import (
@@ -207,6 +235,7 @@ def restore(host: Host, cfg: ContainerConfig, images: Path):  # type: ignore[no-
         drop_filter,
         make_cgroup,
         make_console,
+        record_settings,
         roll_back,
     )
     from hutch.container.state import proc_starttime
@@ -215,10 +244,11 @@ def restore(host: Host, cfg: ContainerConfig, images: Path):  # type: ignore[no-
     from hutch.network.spec import NetRecord
     from hutch.security.idmap import mode as idmap_mode
 
-    ctid = cfg.ctid
+    ctid = saved.ctid
     meta = read_meta(images)
     if meta.get("ctid") != ctid:
         raise StateConflict(f"{images} holds a checkpoint of container {meta.get('ctid')}")
+    cfg = dumped_settings(saved, meta, images)
     idmap = cfg.idmap
     # a privileged container's is the identity map (base 0); None: dumped by a hutch that
     # ran privileged containers without a user namespace, restored as it was
@@ -282,6 +312,7 @@ def restore(host: Host, cfg: ContainerConfig, images: Path):  # type: ignore[no-
             idmap_base=meta.get("idmap_base"),  # as dumped (checked above)
             idmap=idmap_mode(cfg.idmap, cfg.security_idmap),
         )
+        record_settings(host, state, cfg, undo)
         state.save(host.paths)
         return Started(state, master, warnings)
     except BaseException:

@@ -1,16 +1,25 @@
-"""Apply setting changes to a running container, key by key, as `hutch set` asks."""
+"""Change a container's settings, as `hutch set` asks: live, key by key, on a running
+container and in its settings record (hutch.container.runrecord); with `save` also in
+config.toml.
+
+    change_settings(host, ctid, changes, save, add=, remove=) -> SetResult
+    effective_config(host, ctid) -> ContainerConfig   what it runs with (else the file)
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from hutch.config import KEY_BY_NAME, ContainerConfig, save_changes
+from hutch.container import lifecycle, runrecord
 from hutch.container.host import Host
 from hutch.container.lock import container_lock
+from hutch.container.settings import edited, refuse_fixed
 from hutch.container.state import RunState, running_state
-from hutch.errors import InvalidConfig, OperationFailed, StateConflict
+from hutch.errors import InvalidConfig, OperationFailed, StateConflict, UsageError
 
 
 def _hostname(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfig) -> None:
@@ -112,26 +121,82 @@ def applier(name: str) -> Applier | None:
     return None
 
 
-def apply_settings(
-    host: Host, cfg: ContainerConfig, changes: Mapping[str, Any], save: bool
-) -> list[str]:
-    """Apply `changes` live (if running) and save them (if asked). Returns what was done.
+@dataclass(frozen=True)
+class SetResult:
+    """What a `change_settings` did."""
 
-    Everything is checked before anything changes, so a refused setting changes nothing.
-    """
-    ctid = cfg.ctid
+    applied: tuple[str, ...] = ()  # key names applied to the running container, in order
+    warnings: tuple[str, ...] = ()  # what the kernel or the backend could not do
+    saved: bool = False  # config.toml was written
+    grown: bool = False  # a stopped container's image was grown to its new --diskspace
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "applied": list(self.applied),
+            "warnings": list(self.warnings),
+            "saved": self.saved,
+            "grown": self.grown,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SetResult:
+        return cls(
+            applied=tuple(data.get("applied") or ()),
+            warnings=tuple(data.get("warnings") or ()),
+            saved=bool(data.get("saved")),
+            grown=bool(data.get("grown")),
+        )
+
+
+def effective_config(host: Host, ctid: str) -> ContainerConfig:
+    """The settings container `ctid` runs with: its record while it runs, else (stopped, or
+    started by a hutch that kept no record) config.toml. `NotFound` for no such container."""
+    saved = lifecycle.require(host, ctid)
+    return _effective(host, running_state(host.paths, ctid), saved)
+
+
+def _effective(host: Host, st: RunState | None, saved: ContainerConfig) -> ContainerConfig:
+    if st is None:
+        return saved
+    recorded = runrecord.read(host.paths, st, saved)
+    return saved if recorded is None else recorded
+
+
+def change_settings(
+    host: Host,
+    ctid: str,
+    changes: Mapping[str, Any],
+    save: bool = False,
+    add: Mapping[str, Sequence[str]] | None = None,
+    remove: Mapping[str, Sequence[str]] | None = None,
+) -> SetResult:
+    """Change settings of container `ctid`, under its lock.
+
+    `changes`: validated values by key name (None: back to the default); `add`/`remove`:
+    items of list keys by key name, as the CLI gives them (`{"network.ip_address":
+    ["198.18.60.5"]}`; remove "all" empties the list), applied to what the container runs
+    with. Running: the changes apply live and to its settings record, so successive
+    changes accumulate; with `save` also to config.toml (only the keys named). Stopped:
+    only with `save`. Everything is checked before anything changes, so a refused setting
+    changes nothing."""
+    lifecycle.require(host, ctid)
     with container_lock(host.paths, ctid):
+        saved = lifecycle.require(host, ctid)  # read under the lock: a --save may have ended
+        refuse_fixed(saved, changes)  # (items are never of those keys)
         st = running_state(host.paths, ctid)
-        new = cfg.with_changes(changes)
         if st is None and not save:
             raise StateConflict(
                 f"container {ctid} is stopped: nothing to apply live",
                 hint="add --save to keep the settings for its next start",
             )
-        if st is not None:
+        old = _effective(host, st, saved)
+        changes = edited(old, saved, changes, add or {}, remove or {}, save)
+        if not changes:
+            raise UsageError("nothing to set", hint="name at least one setting to change")
+        if st is not None and not save:
             for name in changes:
                 key = KEY_BY_NAME[name]
-                if not save and (not key.live or applier(name) is None):
+                if not key.live or applier(name) is None:
                     raise StateConflict(
                         f"{key.option} cannot be applied to a running container"
                         if not key.live
@@ -140,47 +205,69 @@ def apply_settings(
                         if not key.live
                         else "add --save",
                     )
+        # what runs: the live keys (a key without an applier, read when needed, is live by
+        # being saved); the others wait in the file for the next start
+        new = old.with_changes({n: v for n, v in changes.items() if KEY_BY_NAME[n].live})
+        new_saved = saved.with_changes(changes)
         if any(n.startswith(("resources.", "ubc.")) for n in changes):
-            limits_of(new)  # refuse a bad limit before anything changes
+            # refuse a bad limit before anything changes
+            for cfg in [new] * (st is not None) + [new_saved] * save:
+                limits_of(cfg)
         if "storage.diskspace" in changes:
             from hutch.storage.backends import check_resize
 
-            check_resize(host.paths, new)  # an image never shrinks
-        done = []
+            check_resize(host.paths, new if st is not None else new_saved)  # never shrinks
         if st is not None:
-            applied: list[Applier] = []
-            try:
-                for name in changes:
-                    fn = applier(name)
-                    if fn is None or fn in applied:
-                        continue
-                    applied.append(fn)
-                    for warning in fn(host, st, new, cfg) or []:
-                        done.append(f"warning: {warning}")
-            except BaseException:
-                # the kernel refused part of it: put back what was applied (best effort)
-                for fn in reversed(applied):
-                    try:
-                        fn(host, st, cfg, new)
-                    except Exception:  # the first error is the one to report
-                        pass
-                raise
-            live = [KEY_BY_NAME[n].flag for n in changes if applier(n) is not None]
-            if live:
-                done.insert(0, "applied " + ", ".join(live))
+            applied, warnings = _apply_live(host, st, new, old, changes)
+            runrecord.save(host.paths, st, new)
+            result = SetResult(applied=applied, warnings=warnings)
         else:
-            if "hostname" in changes and new.storage_backend == "dir":
-                # (overlay and image roots get theirs from the init at every start)
-                from hutch.container.hostname import write_hostname_files
-
-                with refused_files(ctid, "hostname"):
-                    write_hostname_files(str(host.paths.ct_rootfs(ctid)), new.effective_hostname)
-            if "storage.diskspace" in changes and save:
-                from hutch.storage.backends import grow_image
-
-                if grow_image(host.paths, new, None):
-                    done.append("grew the image")
+            result = SetResult(grown=_apply_stopped(host, new_saved, changes))
         if save:
             save_changes(host.paths.ct_config(ctid), dict(changes))
-            done.append("saved")
-        return done
+            result = SetResult(result.applied, result.warnings, True, result.grown)
+        return result
+
+
+def _apply_live(
+    host: Host,
+    st: RunState,
+    new: ContainerConfig,
+    old: ContainerConfig,
+    changes: Mapping[str, Any],
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Each applier once, in the order of `changes`; all or nothing. Returns the keys
+    applied and the warnings."""
+    done: list[Applier] = []
+    warnings: list[str] = []
+    try:
+        for name in changes:
+            fn = applier(name)
+            if fn is None or fn in done:
+                continue
+            done.append(fn)
+            warnings += fn(host, st, new, old) or []
+    except BaseException:
+        # the kernel refused part of it: put back what was applied (best effort)
+        for fn in reversed(done):
+            try:
+                fn(host, st, old, new)
+            except Exception:  # the first error is the one to report
+                pass
+        raise
+    return tuple(n for n in changes if applier(n) is not None), tuple(warnings)
+
+
+def _apply_stopped(host: Host, new: ContainerConfig, changes: Mapping[str, Any]) -> bool:
+    """What a saved change does to a stopped container's files; True if its image grew."""
+    if "hostname" in changes and new.storage_backend == "dir":
+        # (overlay and image roots get theirs from the init at every start)
+        from hutch.container.hostname import write_hostname_files
+
+        with refused_files(new.ctid, "hostname"):
+            write_hostname_files(str(host.paths.ct_rootfs(new.ctid)), new.effective_hostname)
+    if "storage.diskspace" in changes:
+        from hutch.storage.backends import grow_image
+
+        return bool(grow_image(host.paths, new, None))
+    return False

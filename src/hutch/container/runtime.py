@@ -202,11 +202,21 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
             idmap_base=cfg.userns.base,  # 0 for a privileged container: its IDs are the host's
             idmap=idmap_mode(cfg.idmap, cfg.security_idmap),
         )
+        record_settings(host, state, cfg, undo)
         state.save(host.paths)
         return Started(state, master, warnings)
     except BaseException:
         roll_back(undo)
         raise
+
+
+def record_settings(host: Host, state: RunState, cfg: ContainerConfig, undo: list) -> None:
+    """The settings the run starts with, beside its state (hutch.container.runrecord):
+    written first, so that a container with a run state has its record."""
+    from hutch.container import runrecord
+
+    runrecord.save(host.paths, state, cfg)
+    undo.append(lambda: host.paths.ct_settings(state.ctid).unlink(missing_ok=True))
 
 
 def make_cgroup(host: Host, cfg: ContainerConfig, undo: list) -> tuple[Cgroup, list[str]]:

@@ -177,8 +177,9 @@ class RunState:
 
     @staticmethod
     def remove(paths: Paths, ctid: str) -> None:
-        """The state of a run, and what was kept alongside it (peak values), goes with it."""
-        for path in (paths.ct_state(ctid), paths.ct_maxheld(ctid)):
+        """The state of a run, and what was kept alongside it (peak values, the settings it
+        ran with), goes with it."""
+        for path in (paths.ct_state(ctid), paths.ct_maxheld(ctid), paths.ct_settings(ctid)):
             try:
                 os.unlink(path)
             except FileNotFoundError:

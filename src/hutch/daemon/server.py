@@ -59,7 +59,35 @@ async def _restore(sup: Supervisor, ctid: str, body: dict) -> Any:
     return await sup.restore(ctid, _directory(body))
 
 
+async def _settings(sup: Supervisor, ctid: str, body: dict) -> Any:
+    """{"changes": {KEY: VALUE}, "add": {KEY: [ITEM]}, "remove": {KEY: [ITEM]}, "save": bool}:
+    values as config.toml holds them (null: back to the default), items as `hutch set`'s
+    --KEY_add/--KEY_del take them."""
+    from hutch.container.runrecord import checked_settings
+
+    changes = body.get("changes") or {}
+    if not isinstance(changes, dict):
+        raise UsageError("changes must be an object of settings")
+    try:
+        values = checked_settings(changes, "changes")
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    items = {}
+    for field in ("add", "remove"):
+        given = body.get(field) or {}
+        if not isinstance(given, dict) or not all(
+            isinstance(v, list) and all(isinstance(i, str) for i in v) for v in given.values()
+        ):
+            raise UsageError(f"{field} must map settings to lists of strings")
+        items[field] = given
+    save = body.get("save", False)
+    if not isinstance(save, bool):
+        raise UsageError("save must be true or false")
+    return await sup.settings(ctid, values, save, items["add"], items["remove"])
+
+
 ROUTES: dict[tuple[str, str], Handler] = {
+    ("POST", "settings"): _settings,
     ("POST", "checkpoint"): _checkpoint,
     ("POST", "restore"): _restore,
     ("POST", "freeze"): _freeze,

@@ -10,9 +10,11 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hutch.container import lifecycle
 from hutch.container.host import Host
+from hutch.container.live import change_settings, effective_config
 from hutch.container.lock import container_lock
 from hutch.container.runtime import cleanup, launch
 from hutch.container.state import RunState
@@ -207,8 +209,8 @@ class Supervisor:
         from hutch.container import checkpoint
 
         async with self._lock(ctid):
-            cfg = lifecycle.require(self.host, ctid)
             t = self._running(ctid)
+            cfg = effective_config(self.host, ctid)  # a live address or limit is dumped too
             images = Path(directory) if directory else checkpoint.default_dir(self.host, ctid)
             # CRIU blocks this loop for the dump; the container is frozen meanwhile anyway
             t.stopping = not keep_running  # its init's exit is no reboot
@@ -248,6 +250,24 @@ class Supervisor:
                 shutil.rmtree(images, ignore_errors=True)  # restored: not to be used twice
             log.info("restored %s (init pid %d, %.0f ms)", ctid, started.state.pid, elapsed)
             return {**self._describe(ctid), "restore_ms": elapsed, "warnings": started.warnings}
+
+    # -- settings ----------------------------------------------------------------------
+
+    async def settings(
+        self,
+        ctid: str,
+        changes: dict[str, Any],
+        save: bool,
+        add: dict[str, list[str]],
+        remove: dict[str, list[str]],
+    ) -> dict:
+        """`hutch set`: hutchd is the one writer while it runs (the library takes the
+        container's lock as well, for the CLI without hutchd)."""
+        async with self._lock(ctid):
+            result = change_settings(self.host, ctid, changes, save, add=add, remove=remove)
+            if result.applied:
+                log.info("%s: applied %s", ctid, ", ".join(result.applied))
+            return {"id": ctid, **result.to_dict()}
 
     def _running(self, ctid: str) -> Tracked:
         lifecycle.require(self.host, ctid)

@@ -13,7 +13,10 @@ brings the container back here: started again (offline), or restored from its ow
 checkpoint (online; started afresh only if that fails too).
 
 The checkpoint steps use the CLI contract `hutch checkpoint ID --dir D` (freeze, dump, stop)
-and `hutch restore ID --dir D`.
+and `hutch restore ID --dir D`. The checkpoint holds the settings the container runs with,
+live changes included (hutch.container.checkpoint), so it runs on there with them; what
+goes over as config.toml is the saved file, for its next start. An offline migration
+starts it there from that file, as a restart here would.
 """
 
 from __future__ import annotations
