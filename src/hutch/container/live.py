@@ -92,11 +92,12 @@ def _network(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfi
 
 def _diskspace(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfig) -> list[str]:
     """Grow the image live (never shrunk: refused before anything changes)."""
-    from hutch.storage.backends import grow_image
+    from hutch.container.rootfs import backend_of, grow
 
-    if cfg.storage_backend != "image":
-        return [f"the {cfg.storage_backend} backend has no disk quota: --diskspace is only kept"]
-    grow_image(host.paths, cfg, st.pid)
+    backend = backend_of(cfg)
+    if not backend.has_quota:
+        return [f"the {backend.name} backend has no disk quota: --diskspace is only kept"]
+    grow(host.paths, cfg, st.pid)
     return []
 
 
@@ -145,7 +146,7 @@ def apply_settings(
         if any(n.startswith(("resources.", "ubc.")) for n in changes):
             limits_of(new)  # refuse a bad limit before anything changes
         if "storage.diskspace" in changes:
-            from hutch.storage.backends import check_resize
+            from hutch.container.rootfs import check_resize
 
             check_resize(host.paths, new)  # an image never shrinks
         done = []
@@ -171,16 +172,18 @@ def apply_settings(
             if live:
                 done.insert(0, "applied " + ", ".join(live))
         else:
-            if "hostname" in changes and new.storage_backend == "dir":
+            from hutch.container.rootfs import backend_of
+
+            if "hostname" in changes and backend_of(new).root_on_host:
                 # (overlay and image roots get theirs from the init at every start)
                 from hutch.container.hostname import write_hostname_files
 
                 with refused_files(ctid, "hostname"):
                     write_hostname_files(str(host.paths.ct_rootfs(ctid)), new.effective_hostname)
             if "storage.diskspace" in changes and save:
-                from hutch.storage.backends import grow_image
+                from hutch.container.rootfs import grow
 
-                if grow_image(host.paths, new, None):
+                if grow(host.paths, new, None):
                     done.append("grew the image")
         if save:
             save_changes(host.paths.ct_config(ctid), dict(changes))
