@@ -11,9 +11,9 @@ from pathlib import Path
 
 from hutch import ids
 from hutch.config import KEY_BY_NAME, ContainerConfig, load, render_new, validate_text
-from hutch.container import rootfs
 from hutch.container.host import Host
 from hutch.container.lock import container_lock
+from hutch.container.rootfs import backend_of, make_storage
 from hutch.container.state import running_state
 from hutch.errors import AlreadyExists, InvalidConfig, NotFound, OperationFailed, StateConflict
 from hutch.storage import templates
@@ -67,7 +67,7 @@ def create(
         _staged(host, ctid) as staging,
     ):
         cfg = _write_config(staging, ctid, values)
-        rootfs.make(host.paths, cfg, staging)
+        make_storage(host.paths, cfg, staging)
         _write_hostname(staging, cfg)
     return cfg
 
@@ -150,7 +150,7 @@ def _write_hostname(staging: Path, cfg: ContainerConfig) -> None:
     default (the ID); the other backends' inits write it at every start. Not strict: a clone
     copies a rootfs its container controls; a file it made unusable is skipped here and
     warned of at start."""
-    if rootfs.backend_of(cfg).root_on_host:
+    if backend_of(cfg).root_on_host:
         from hutch.container.hostname import write_hostname_files
 
         write_hostname_files(str(staging / "rootfs"), cfg.effective_hostname, strict=False)
@@ -181,7 +181,7 @@ def clone(host: Host, ctid: str, new_id: str) -> ContainerConfig:
         _refuse_running(host, ctid, "stop it first, or clone a snapshot of it")
         with _idmap_chosen(host, values), _staged(host, new_id) as staging:
             new = _write_config(staging, new_id, values)
-            backend = rootfs.backend_of(cfg)
+            backend = backend_of(cfg)
             backend.copy(src_dir, staging)
             backend.shift(staging, cfg.idmap, new.idmap)
             _write_hostname(staging, new)

@@ -43,7 +43,7 @@ def rootfs_of(paths: Paths, cfg: ContainerConfig, ctdir: Path | None = None) -> 
     )
 
 
-def make(paths: Paths, cfg: ContainerConfig, staging: Path) -> None:
+def make_storage(paths: Paths, cfg: ContainerConfig, staging: Path) -> None:
     """The storage of a new container, in its staging directory."""
     backend_of(cfg).make(paths, rootfs_of(paths, cfg, staging))
 
