@@ -21,7 +21,7 @@ def paths(args: argparse.Namespace) -> Paths:
 def host(args: argparse.Namespace):  # -> Host (imported lazily: cgroups are not always needed)
     from hutch.container.host import Host
 
-    return Host(paths(args))
+    return Host(paths=paths(args))
 
 
 def client(args: argparse.Namespace):

@@ -293,3 +293,20 @@ def read(paths: Paths, st: RunState, cfg: ContainerConfig | None) -> list[Beanco
     if kept != before:
         _save_kept(path, st, kept)
     return rows
+
+
+def read_running(paths: Paths, ctids: list[str]) -> list[tuple[str, list[Beancounter]]]:
+    """The beancounters of these running containers (every running one when none is
+    named; a named one that does not run is an error), by ID."""
+    from hutch.config import load
+    from hutch.container.stats import running_states
+    from hutch.errors import HutchError
+
+    table = []
+    for st in running_states(paths, ctids):
+        try:
+            cfg = load(paths.ct_config(st.ctid), st.ctid)
+        except HutchError:  # a broken or vanished config must not hide what the kernel counts
+            cfg = None
+        table.append((st.ctid, read(paths, st, cfg)))
+    return table

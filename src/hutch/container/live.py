@@ -7,13 +7,13 @@ from contextlib import contextmanager
 from typing import Any
 
 from hutch.config import KEY_BY_NAME, ContainerConfig, save_changes
-from hutch.container.host import Host
+from hutch.container.context import HostContext
 from hutch.container.lock import container_lock
 from hutch.container.state import RunState, running_state
 from hutch.errors import InvalidConfig, OperationFailed, StateConflict
 
 
-def _hostname(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfig) -> None:
+def _hostname(host: HostContext, st: RunState, cfg: ContainerConfig, old: ContainerConfig) -> None:
     from hutch.container.hostname import set_live_hostname, write_hostname_files
 
     # the files first: a refused one (the container's FIFO at /etc/hosts) stops the change
@@ -41,7 +41,9 @@ def refused_files(ctid: str, what: str) -> Iterator[None]:
         ) from None
 
 
-def _limits(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfig) -> list[str]:
+def _limits(
+    host: HostContext, st: RunState, cfg: ContainerConfig, old: ContainerConfig
+) -> list[str]:
     """All resource limits at once, recomputed from the whole new config."""
     return host.cgroups.apply(st.cgroups, limits_of(cfg))
 
@@ -55,10 +57,10 @@ def limits_of(cfg: ContainerConfig):  # -> Limits
         raise InvalidConfig(f"container {cfg.ctid}: {e}") from None
 
 
-Applier = Callable[[Host, RunState, ContainerConfig, ContainerConfig], "list[str] | None"]
+Applier = Callable[[HostContext, RunState, ContainerConfig, ContainerConfig], "list[str] | None"]
 
 
-def _network(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfig) -> None:
+def _network(host: HostContext, st: RunState, cfg: ContainerConfig, old: ContainerConfig) -> None:
     """Interfaces, venet addresses, DNS, NAT and port forwards: made to match the new
     config in place."""
     from hutch.linux.worker import run_in_worker
@@ -90,7 +92,9 @@ def _network(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfi
     st.save(host.paths)
 
 
-def _diskspace(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfig) -> list[str]:
+def _diskspace(
+    host: HostContext, st: RunState, cfg: ContainerConfig, old: ContainerConfig
+) -> list[str]:
     """Grow the image live (never shrunk: refused before anything changes)."""
     from hutch.storage.backends import grow_image
 
@@ -115,7 +119,7 @@ def applier(name: str) -> Applier | None:
 
 
 def apply_settings(
-    host: Host, cfg: ContainerConfig, changes: Mapping[str, Any], save: bool
+    host: HostContext, cfg: ContainerConfig, changes: Mapping[str, Any], save: bool
 ) -> list[str]:
     """Apply `changes` live (if running) and save them (if asked). Returns what was done.
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from hutch.cgroups.base import Cgroup
 from hutch.config import ContainerConfig, signal_number
-from hutch.container.host import Host
+from hutch.container.context import HostContext
 from hutch.container.initsys import detect_init, poweroff_signal
 from hutch.container.live import limits_of
 from hutch.container.mounts import (
@@ -53,7 +53,7 @@ class Started:
     warnings: list[str]
 
 
-def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Started:
+def launch(host: HostContext, cfg: ContainerConfig, with_console: bool = True) -> Started:
     """Create the cgroup and console, spawn the init, record the state. All or nothing."""
     ctid = cfg.ctid
     rootfs = host.paths.ct_rootfs(ctid)
@@ -204,7 +204,7 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
         raise
 
 
-def make_cgroup(host: Host, cfg: ContainerConfig, undo: list) -> tuple[Cgroup, list[str]]:
+def make_cgroup(host: HostContext, cfg: ContainerConfig, undo: list) -> tuple[Cgroup, list[str]]:
     """The container's cgroups, empty, with its limits, its device policy and (unprivileged)
     its inner group delegated to its root; their removal goes on `undo`. Returns them and
     the warnings of limits the kernel could not apply."""
@@ -261,7 +261,7 @@ def outside_plan_of(cfg: ContainerConfig) -> tuple:
         raise OperationFailed(f"cannot start {cfg.ctid}: {e}") from None
 
 
-def _drop_nat(host: Host, ctid: str) -> None:
+def _drop_nat(host: HostContext, ctid: str) -> None:
     """Rolling back a start: best effort, the error that caused the rollback is the one to
     report (a rule left behind is replaced at the next start)."""
     try:
@@ -270,7 +270,7 @@ def _drop_nat(host: Host, ctid: str) -> None:
         pass
 
 
-def drop_filter(host: Host, ctid: str) -> None:
+def drop_filter(host: HostContext, ctid: str) -> None:
     """Rolling back a start: as _drop_nat (a table left behind is replaced at the next
     start)."""
     try:
@@ -280,7 +280,7 @@ def drop_filter(host: Host, ctid: str) -> None:
 
 
 def cleanup(
-    host: Host, ctid: str, cgroup: Cgroup, net: dict | None = None, netns: str | None = None
+    host: HostContext, ctid: str, cgroup: Cgroup, net: dict | None = None, netns: str | None = None
 ) -> None:
     """After the init is gone: kill stragglers, give back host NICs and remove what the
     host side of the network holds (`netns`: the container's network namespace, kept
