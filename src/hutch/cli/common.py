@@ -24,6 +24,12 @@ def host(args: argparse.Namespace):  # -> Host (imported lazily: cgroups are not
     return Host(paths=paths(args))
 
 
+def library_host(args: argparse.Namespace):  # -> hutch.Host (the library: imported lazily)
+    from hutch.container.host import Host
+
+    return Host(paths=paths(args))
+
+
 def client(args: argparse.Namespace):
     from hutch.api.client import Client
 

@@ -14,11 +14,7 @@ def add_arguments(p: argparse.ArgumentParser, verb: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hutch.container import disk, lifecycle
-
-    ctid = common.valid_id(args.ctid)
-    h = common.host(args)
-    u = disk.usage(h.paths, lifecycle.require(h, ctid))
+    u = common.library_host(args).get(common.valid_id(args.ctid)).quota()
     if args.json:
         common.print_json(u.to_dict())
         return 0
