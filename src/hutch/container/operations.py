@@ -9,6 +9,7 @@ finds the run state gone, or naming another run, and does nothing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -86,7 +87,12 @@ def finish(host: HostContext, st: RunState, netns_fd: int = -1, locked: bool = F
     changed it since the start). Idempotent: False, doing nothing, when the run state is
     gone or names another run (someone cleaned up already, or started it again)."""
     if not locked:
-        with container_lock(host.paths, st.ctid, wait=10.0):
+        held = contextlib.ExitStack()
+        try:
+            held.enter_context(container_lock(host.paths, st.ctid, wait=10.0))
+        except OperationFailed:
+            pass  # its lock file is unusable: what stopped is ours to clean all the same
+        with held:
             return finish(host, st, netns_fd, locked=True)
     try:
         saved = RunState.load(host.paths, st.ctid)

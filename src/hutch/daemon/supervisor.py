@@ -225,7 +225,10 @@ class Supervisor:
         t = self.running.get(ctid)
         if t is not None:
             return t
-        st = RunState.load(self.host.paths, ctid)  # unreadable: the error says what to do
+        try:
+            st = RunState.load(self.host.paths, ctid)
+        except StateConflict:
+            return None  # unreadable: left alone, as at a restart ('stop --kill' ends it)
         if st is None:
             return None
         try:
@@ -342,10 +345,7 @@ class Supervisor:
     def describe_all(self) -> list[dict]:
         for path in sorted((self.host.paths.run / "containers").glob("*.json")):
             if "." not in path.stem and path.stem not in self.running:
-                try:
-                    self._adopt(path.stem)  # started by the library meanwhile
-                except StateConflict:
-                    pass  # unreadable: `hutch list` names it
+                self._adopt(path.stem)  # started by the library meanwhile
         return [self._describe(c) for c in sorted(self.running)]
 
 
