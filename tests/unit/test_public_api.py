@@ -100,3 +100,21 @@ def test_set_keywords_map_to_config_keys():
         keyword_changes(None, {"no_such_key": 1})
     with pytest.raises(UsageError):
         keyword_changes(None, {"memory": "lots"})
+
+
+def test_host_without_containers(tmp_path):
+    import hutch
+    from hutch.paths import Paths
+
+    host = hutch.Host(root=tmp_path)
+    assert host.root == tmp_path and host.containers() == []
+    assert hutch.Host(paths=Paths(tmp_path)).paths == host.paths
+    with pytest.raises(hutch.NotFound, match="container 101 does not exist"):
+        host.get("101")
+    with pytest.raises(hutch.UsageError):
+        host.get("../x")
+    with pytest.raises(hutch.UsageError):
+        hutch.Host(root=tmp_path, paths=Paths(tmp_path))
+    with pytest.raises(hutch.UsageError, match="unknown setting"):
+        host.create("101", no_such_setting=1)
+    assert not (tmp_path / "var").exists(), "a refused create left files"
