@@ -90,8 +90,10 @@ def finish(host: HostContext, st: RunState, netns_fd: int = -1, locked: bool = F
         held = contextlib.ExitStack()
         try:
             held.enter_context(container_lock(host.paths, st.ctid, wait=10.0))
-        except OperationFailed:
-            pass  # its lock file is unusable: what stopped is ours to clean all the same
+        except (OperationFailed, StateConflict):
+            # its lock file is unusable, or held for 10 s by an operation that hangs: what
+            # stopped is cleaned all the same (every step takes "already gone" as done)
+            pass
         with held:
             return finish(host, st, netns_fd, locked=True)
     try:
