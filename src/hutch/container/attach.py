@@ -72,6 +72,15 @@ def require_running(paths: Paths, ctid: str) -> RunState:
     return st
 
 
+def default_shell(pid: int) -> str:
+    """The shell `enter` starts in the container of init `pid`: bash if it has one."""
+    for shell in ("/bin/bash", "/bin/sh"):
+        # look through the container's root, as the process sees it
+        if os.path.lexists(f"/proc/{pid}/root{shell}"):
+            return shell
+    return "/bin/sh"
+
+
 def _pidfd(st: RunState) -> int:
     """A pidfd of the init, checked to be the same process the state names (no pid reuse)."""
     try:
