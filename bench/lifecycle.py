@@ -10,6 +10,7 @@ temporary directory (hutch --root DIR, lxc-* -P DIR), removed at the end. See be
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -48,6 +49,14 @@ COLD = ("start_cold", "start, hutchd not running")
 # hutchd reports how long the start took inside it (no CLI process start-up); LXC's column
 # is still the whole `lxc-start -d` process, so this row compares the library paths
 DAEMON = ("start_daemon", "start inside hutchd (*)")
+# the library in this process (hutch.Container), no CLI and no hutchd: what the CLI costs on
+# top is the difference to the rows above. The LXC column repeats lxc-start -d, lxc-attach
+# and lxc-stop -k, whole processes.
+LIBRARY: list[tuple[str, str, str]] = [
+    ("lib_start", "Container.start() (**)", "start"),
+    ("lib_exec", "Container.exec(true) (**)", "exec"),
+    ("lib_stop_kill", "Container.stop(kill) (**)", "stop_kill"),
+]
 
 
 # --- running and timing commands ---------------------------------------------------------
@@ -307,6 +316,43 @@ def measure_cycles(tools: tuple[Tool, ...], runs: int, results: Results) -> None
             cycle(tool, tool.ct_name(f"r{i}"), results)
 
 
+def measure_library(hutch: Hutch, runs: int, results: Results) -> None:
+    """Container.start(), exec(["true"]) and stop(kill=True) timed in this process, on
+    containers the CLI created (and the library destroys), in hutch's root."""
+    if str(SRC) not in sys.path:
+        sys.path.insert(0, str(SRC))
+    import hutch as lib
+
+    host = lib.Host(root=hutch.base)
+    log(f"library in-process cycles ({runs})")
+    for i in range(runs):
+        name = hutch.ct_name(f"l{i}")
+        if not hutch.step("create", name).ok:
+            log(f"FAILED hutch create {name}")
+            continue
+        ct = host.get(name)
+        steps: list[tuple[str, Callable[[], object]]] = [
+            ("lib_start", ct.start),
+            ("lib_exec", functools.partial(ct.exec, ["true"])),
+            ("lib_stop_kill", functools.partial(ct.stop, kill=True)),
+        ]
+        for key, call in steps:
+            t0 = time.perf_counter()
+            try:
+                call()
+                o = Outcome((time.perf_counter() - t0) * 1000, True)
+            except lib.HutchError as e:
+                o = Outcome((time.perf_counter() - t0) * 1000, False, f"{key}: {e}")
+                log(f"FAILED library {key}: {e}")
+            results[key]["hutch"].add(o)
+            if not o.ok:
+                break
+        try:
+            ct.destroy(force=True)
+        except lib.HutchError as e:
+            log(f"FAILED library destroy {name}: {e}")
+
+
 def measure_cold_start(hutch: Hutch, runs: int, results: Results) -> None:
     """`hutch start` when hutchd is not running: the CLI spawns it, then starts the container."""
     log(f"hutchd cold starts ({runs})")
@@ -462,7 +508,7 @@ def memory_table(report: dict[str, Any]) -> list[str]:
 
 
 def build_report(results: Results, meta: dict[str, Any], memory: dict[str, Any]) -> dict[str, Any]:
-    labels = dict([*CYCLE, COLD, DAEMON])
+    labels = dict([*CYCLE, COLD, DAEMON, *((key, label) for key, label, _ in LIBRARY)])
     timings: dict[str, dict[str, Any]] = {}
     for key, tools in results.items():
         h, x = tools["hutch"].summary(), tools["lxc"].summary()
@@ -491,6 +537,11 @@ def print_report(report: dict[str, Any], as_json: bool) -> None:
     print(
         "(*) hutch: time inside hutchd from the request to the init's exec; "
         "LXC: the whole lxc-start -d process",
+        file=out,
+    )
+    print(
+        "(**) hutch: the library (hutch.Container) called in the bench's own process, "
+        "no CLI, no hutchd; LXC: the same whole processes as above",
         file=out,
     )
     print(
@@ -657,12 +708,15 @@ def bench(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
     tools: tuple[Hutch, Lxc] = (hutch, lxc)
     results: Results = {key: {"hutch": Row(), "lxc": Row()} for key, _ in [*CYCLE, COLD, DAEMON]}
     del results["restart"]
+    for key, _label, lxc_step in LIBRARY:
+        results[key] = {"hutch": Row(), "lxc": results[lxc_step]["lxc"]}
     with cleanup_on_exit(tools):
         log("warm-up cycle (starts hutchd)")
         for tool in tools:
             if not cycle(tool, tool.ct_name("w"), None):
                 log(f"warning: {tool.name} warm-up cycle failed")
         measure_cycles(tools, args.runs, results)
+        measure_library(hutch, args.runs, results)
         log(f"memory: {args.containers} running containers per tool")
         memory = {
             "hutch": memory_hutch(hutch, args.containers),

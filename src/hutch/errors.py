@@ -18,6 +18,8 @@ from __future__ import annotations
 
 
 class HutchError(Exception):
+    """Anything a person can cause or fix: `.message`, `.hint`, `.exit_code`, `.http_status`."""
+
     exit_code = 1
     http_status = 500
     kind = "error"
@@ -32,48 +34,64 @@ class HutchError(Exception):
 
 
 class UsageError(HutchError):
+    """A bad flag, argument or keyword."""
+
     exit_code = 2
     http_status = 400
     kind = "usage"
 
 
 class InvalidConfig(HutchError):
+    """A bad config value (with the file and line when known)."""
+
     exit_code = 3
     http_status = 400
     kind = "invalid-config"
 
 
 class NotFound(HutchError):
+    """No such container, template, snapshot, ..."""
+
     exit_code = 4
     http_status = 404
     kind = "not-found"
 
 
 class AlreadyExists(HutchError):
+    """A container, template or snapshot of that name exists."""
+
     exit_code = 5
     http_status = 409
     kind = "exists"
 
 
 class StateConflict(HutchError):
+    """The wrong state for it: start a running one, exec in a stopped one."""
+
     exit_code = 6
     http_status = 409
     kind = "state"
 
 
 class KernelFeatureMissing(HutchError):
+    """This kernel lacks what the operation needs."""
+
     exit_code = 7
     http_status = 501
     kind = "kernel-feature"
 
 
 class DaemonError(HutchError):
+    """hutchd is unreachable or failed."""
+
     exit_code = 8
     http_status = 503
     kind = "daemon"
 
 
 class OperationFailed(HutchError):
+    """A kernel call or a helper program failed; the message names it."""
+
     exit_code = 9
     http_status = 500
     kind = "failed"

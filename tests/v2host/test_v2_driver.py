@@ -37,7 +37,7 @@ def _read(group: Path, knob: str) -> str:
 @pytest.fixture(scope="module")
 def host(tmp_path_factory: pytest.TempPathFactory) -> Host:
     sc.set_child_subreaper()  # container inits become our children, so we can reap them
-    h = Host.from_root(str(tmp_path_factory.mktemp("v2root")))
+    h = Host(str(tmp_path_factory.mktemp("v2root")))
     assert isinstance(h.cgroups, V2Driver)
     return h
 

@@ -29,7 +29,7 @@ def started(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Host, St
     if not blocks():
         pytest.skip("root has no subordinate IDs in /etc/subuid and /etc/subgid")
     sc.set_child_subreaper()  # the init becomes our child, so we can reap it
-    host = Host.from_root(str(tmp_path_factory.mktemp("v2userns")))
+    host = Host(str(tmp_path_factory.mktemp("v2userns")))
     assert isinstance(host.cgroups, V2Driver)
     cfg = lifecycle.create(host, "un")  # the defaults: unprivileged, the shared block
     assert cfg.idmap is not None and not cfg.security_privileged
@@ -118,7 +118,7 @@ def test_privileged_container_on_v2(tmp_path_factory: pytest.TempPathFactory) ->
     """--privileged: the IDs are the host's, in a user namespace that maps every ID to itself
     (issue 12 item 5); its cgroup2 mount and inner group work as an unprivileged one's."""
     sc.set_child_subreaper()
-    host = Host.from_root(str(tmp_path_factory.mktemp("v2priv")))
+    host = Host(str(tmp_path_factory.mktemp("v2priv")))
     cfg = lifecycle.create(host, "pr", settings={"security.privileged": True})
     assert cfg.idmap is None
     s = launch(host, cfg, with_console=False)

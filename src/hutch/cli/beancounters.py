@@ -13,22 +13,10 @@ def add_arguments(p: argparse.ArgumentParser, verb: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hutch.cli.stats import running_states
-    from hutch.config import load
-    from hutch.container import beancounters, runrecord
-    from hutch.errors import HutchError
+    from hutch.container import beancounters
 
-    paths = common.paths(args)
     ctids = [common.valid_id(c) for c in args.ctids]
-    table = []
-    for st in running_states(paths, ctids):
-        try:
-            saved = load(paths.ct_config(st.ctid), st.ctid)
-            # the limits it runs with, live changes included
-            cfg = runrecord.read(paths, st, saved) or saved
-        except HutchError:  # a broken or vanished config must not hide what the kernel counts
-            cfg = None
-        table.append((st.ctid, beancounters.read(paths, st, cfg)))
+    table = beancounters.read_running(common.paths(args), ctids)
     if args.json:
         common.print_json(beancounters.to_json(table))
     else:

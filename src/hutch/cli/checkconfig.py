@@ -21,9 +21,7 @@ def add_arguments(p: argparse.ArgumentParser, verb: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hutch.container.checkconfig import check_all
-
-    checks = check_all()
+    checks = common.library_host(args).checkconfig()
     missing = [c for c in checks if c.status == "missing"]
     if args.json:
         common.print_json([c.to_dict() for c in checks])

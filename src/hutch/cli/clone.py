@@ -20,11 +20,9 @@ def add_arguments(p: argparse.ArgumentParser, verb: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hutch.container import lifecycle
-
     ctid = common.valid_id(args.ctid)
     new_id = common.valid_id(args.new_id)
-    cfg = lifecycle.clone(common.host(args), ctid, new_id)
+    cfg = common.library_host(args).get(ctid).clone(new_id).config
     if args.json:
         common.print_json(cfg.to_dict())
     else:

@@ -49,29 +49,24 @@ def add_arguments(p: argparse.ArgumentParser, verb: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hutch.container import lifecycle
     from hutch.errors import UsageError
 
-    hostname = KEY_BY_NAME["hostname"].from_cli(args.hostname) if args.hostname else None
-    settings = {
-        name: KEY_BY_NAME[name].from_cli(getattr(args, KEY_BY_NAME[name].attr))
-        for name in STORAGE_KEYS
+    # as typed: the library parses each as `hutch set` would (errors name the flag)
+    settings: dict[str, object] = {
+        KEY_BY_NAME[name].attr: getattr(args, KEY_BY_NAME[name].attr)
+        for name in ("hostname", *STORAGE_KEYS)
         if getattr(args, KEY_BY_NAME[name].attr) is not None
     }
     if args.privileged:
-        settings["security.privileged"] = True
+        settings["security_privileged"] = True
     if args.security_idmap is not None:
         if args.privileged:
             raise UsageError("--idmap maps the IDs of an unprivileged container, not --privileged")
-        settings["security.idmap"] = KEY_BY_NAME["security.idmap"].from_cli(args.security_idmap)
-    cfg = lifecycle.create(
-        common.host(args),
-        common.valid_id(args.ctid),
-        args.template,
-        hostname,
-        args.config,
-        settings,
+        settings["security_idmap"] = args.security_idmap
+    ct = common.library_host(args).create(
+        common.valid_id(args.ctid), args.template, config_file=args.config, **settings
     )
+    cfg = ct.config
     if args.json:
         common.print_json(cfg.to_dict())
     else:

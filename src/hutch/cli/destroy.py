@@ -18,14 +18,13 @@ def add_arguments(p: argparse.ArgumentParser, verb: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hutch.container import lifecycle
-    from hutch.container.state import running_state
+    from hutch.container.results import Status
 
     ctid = common.valid_id(args.ctid)
-    h = common.host(args)
-    lifecycle.require(h, ctid)
-    if args.force and running_state(h.paths, ctid) is not None:
+    ct = common.library_host(args).get(ctid)
+    if args.force and ct.status is not Status.STOPPED:
+        # through hutchd, as `hutch stop --kill`: the one that tracks it
         common.client(args).call("POST", f"/v1/containers/{ctid}/stop", {"kill": True})
-    lifecycle.destroy(h, ctid)
+    ct.destroy()
     print(f"Container {ctid} destroyed")
     return 0

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     paths = common.paths(args)
     if args.verb == "enter":
         st = attach.require_running(paths, ctid)
-        shell = args.shell or _default_shell(st.pid)
+        shell = args.shell or attach.default_shell(st.pid)
         env = attach.exec_env(os.environ.get("TERM", "xterm"))
         env["SHELL"] = shell
         return attach.run(
@@ -96,11 +96,3 @@ def _options_after_id(args: argparse.Namespace, cmd: list[str]) -> list[str]:
         else:
             break
     return cmd
-
-
-def _default_shell(pid: int) -> str:
-    for shell in ("/bin/bash", "/bin/sh"):
-        # look through the container's root, as the process sees it
-        if os.path.lexists(f"/proc/{pid}/root{shell}"):
-            return shell
-    return "/bin/sh"

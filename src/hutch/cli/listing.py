@@ -48,42 +48,16 @@ def add_arguments(p: argparse.ArgumentParser, verb: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hutch.container.ctid import container_ids
-    from hutch.container.info import describe
-    from hutch.container.state import running_state
-    from hutch.errors import InvalidConfig, StateConflict, UsageError
+    from hutch.container.info import list_rows
+    from hutch.errors import UsageError
 
     cols = tuple(c.strip() for c in args.output.split(",")) if args.output else DEFAULT
     for c in cols:
         if c not in HEADERS:
             raise UsageError(f"unknown column {c!r}", hint="columns: " + ",".join(HEADERS))
-    paths = common.paths(args)
-    wanted = [common.valid_id(c) for c in args.ctids] or container_ids(paths)
-    # a container whose run state cannot be read is left out, and named at the end
-    broken: list[HutchError] = []
-    if not (args.all or args.stopped or args.ctids):
-        # the default view: running ones only, and those need no config.toml parsing
-        running = []
-        for c in wanted:
-            try:
-                if running_state(paths, c) is not None:
-                    running.append(c)
-            except StateConflict as e:
-                broken.append(e)
-        wanted = running
-    rows = []
-    for c in wanted:
-        try:
-            rows.append(describe(paths, c, require=bool(args.ctids), columns=cols))
-        except StateConflict as e:
-            broken.append(e)
-        else:
-            if rows[-1].get("error"):  # shown (its config is unreadable), and named
-                broken.append(InvalidConfig(rows[-1]["error"]))
-    if args.stopped:
-        rows = [r for r in rows if r["status"] == "stopped"]
-    elif not (args.all or args.ctids):
-        rows = [r for r in rows if r["status"] != "stopped"]
+    ctids = [common.valid_id(c) for c in args.ctids]
+    which = "stopped" if args.stopped else "all" if args.all or ctids else "running"
+    rows, broken = list_rows(common.paths(args), ctids, which, cols)
     if args.json:
         common.print_json([{c: r.get(c) for c in cols} for r in rows])
         return _broken(broken)

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         keep_source=args.keep_source,
         local_verbs=tuple(VERBS),
     )
-    result = migrate(common.host(args), ctid, opts)
+    result = migrate(common.library_host(args), ctid, opts)
     if args.json:
         common.print_json(result.to_dict())
         return 0
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
 def _receive(args: argparse.Namespace) -> int:
     from hutch.migrate import receive
 
-    h = common.host(args)
+    h = common.library_host(args)
     name = args.name
     if args.action != "template":
         name = common.valid_id(name)

@@ -14,12 +14,7 @@ def add_arguments(p: argparse.ArgumentParser, verb: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hutch.container import disk
-    from hutch.container.live import effective_config
-
-    ctid = common.valid_id(args.ctid)
-    h = common.host(args)
-    u = disk.usage(h.paths, effective_config(h, ctid))  # a live --diskspace: what it has
+    u = common.library_host(args).get(common.valid_id(args.ctid)).quota()
     if args.json:
         common.print_json(u.to_dict())
         return 0

@@ -25,13 +25,12 @@ def add_arguments(p: argparse.ArgumentParser, verb: str) -> None:
 def run(args: argparse.Namespace) -> int:
     import time
 
-    from hutch.container import disk
     from hutch.errors import UsageError
 
     ctid = common.valid_id(args.ctid)
-    h = common.host(args)
+    snapshots = common.library_host(args).get(ctid).snapshots
     if args.action == "list":
-        snaps = disk.snapshot_list(h, ctid)
+        snaps = snapshots.list()
         if args.json:
             common.print_json([s.to_dict() for s in snaps])
             return 0
@@ -45,12 +44,12 @@ def run(args: argparse.Namespace) -> int:
     if not args.name:
         raise UsageError(f"snapshot {args.action} needs a NAME")
     if args.action == "create":
-        snap = disk.snapshot_create(h, ctid, args.name)
+        snap = snapshots.create(args.name)
         print(f"Snapshot {snap.name} of container {ctid} created")
     elif args.action == "restore":
-        disk.snapshot_restore(h, ctid, args.name)
+        snapshots.restore(args.name)
         print(f"Container {ctid} restored from snapshot {args.name}")
     else:
-        disk.snapshot_delete(h, ctid, args.name)
+        snapshots.delete(args.name)
         print(f"Snapshot {args.name} of container {ctid} deleted")
     return 0

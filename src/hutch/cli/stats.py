@@ -1,13 +1,13 @@
 """hutch stats [ID...] [--json] [--watch [SECONDS]] — what running containers use now.
 
 CPU% (of one CPU) comes from two samples of each container's CPU counter: one sleep for all
-containers at once. Everything is read straight from the cgroup files: no daemon, no config.
+containers at once. Everything is read straight from the cgroup files: no daemon, no config
+(hutch.container.stats, the library's).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
@@ -15,8 +15,6 @@ from hutch.cli import common
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from hutch.cgroups.accounting import CgroupCounters
-    from hutch.container.state import RunState
     from hutch.paths import Paths
 
 SAMPLE = 0.5  # seconds between the two CPU samples without --watch
@@ -59,105 +57,6 @@ def add_arguments(p: argparse.ArgumentParser, verb: str) -> None:
     common.add_json(p)
 
 
-# -- which containers ------------------------------------------------------------------------
-
-
-def running_states(paths: Paths, ctids: list[str], strict: bool = True) -> list[RunState]:
-    """The runtime state of these containers (all running ones when none is named).
-
-    A named container that does not exist or does not run is an error when `strict`, else
-    left out."""
-    from hutch import ids
-    from hutch.container.ctid import valid_id
-    from hutch.container.state import RunState
-    from hutch.errors import NotFound, StateConflict
-
-    found = []
-    if ctids:
-        for ctid in ctids:
-            valid_id(ctid)
-            st = RunState.load(paths, ctid)
-            if st is not None and st.alive():
-                found.append(st)
-            elif not strict:
-                continue
-            elif not paths.ct_config(ctid).is_file():
-                raise NotFound(f"container {ctid} does not exist", hint="see 'hutch list -a'")
-            else:
-                raise StateConflict(f"container {ctid} is not running")
-        return found
-    directory = paths.run / "containers"
-    try:
-        names = os.listdir(directory)
-    except FileNotFoundError:
-        return []
-    for name in names:
-        ctid = name[: -len(".json")]
-        if not name.endswith(".json") or "." in ctid:  # ID.maxheld.json and the like
-            continue
-        try:
-            st = RunState.load_file(directory / name)
-        except StateConflict:
-            continue  # `hutch list` and `status` name it; stats show what they can read
-        if st is not None and st.alive():
-            found.append(st)
-    found.sort(key=lambda s: ids.sort_key(s.ctid))
-    return found
-
-
-# -- sampling --------------------------------------------------------------------------------
-
-
-class _Sample:
-    __slots__ = ("counters", "cpu_usec", "time")
-
-    def __init__(self, cpu_usec: int | None, counters: CgroupCounters | None) -> None:
-        self.time = time.monotonic()
-        self.cpu_usec = cpu_usec
-        self.counters = counters
-
-
-def _sample(st: RunState, full: bool) -> _Sample:
-    from hutch.cgroups.accounting import read_cgroup, read_cpu_usec
-
-    cg = st.cgroups
-    if not full:
-        return _Sample(read_cpu_usec(cg), None)
-    counters = read_cgroup(cg)
-    return _Sample(counters.cpu_usec, counters)
-
-
-def _rate(new: int | None, old: int | None, seconds: float) -> float | None:
-    if new is None or old is None or seconds <= 0:
-        return None
-    return max(0, new - old) / seconds
-
-
-def _row(st: RunState, old: _Sample | None, new: _Sample, rates: bool) -> dict[str, object]:
-    c = new.counters
-    assert c is not None
-    row: dict[str, object] = {"ctid": st.ctid}
-    cpu = None
-    if old is not None:
-        per_s = _rate(new.cpu_usec, old.cpu_usec, new.time - old.time)
-        cpu = None if per_s is None else round(per_s / 1e4, 1)  # usec/s -> % of one CPU
-    row["cpu_percent"] = cpu
-    row["cpu_seconds"] = None if c.cpu_usec is None else round(c.cpu_usec / 1e6, 2)
-    row["memory"] = c.memory
-    row["memory_limit"] = c.memory_limit
-    row["tasks"] = c.pids
-    row["tasks_limit"] = c.pids_limit
-    row["io_read_bytes"] = c.io_read_bytes
-    row["io_write_bytes"] = c.io_write_bytes
-    if rates:
-        prev = old.counters if old is not None else None
-        seconds = new.time - old.time if old is not None else 0.0
-        for key, attr in (("io_read_rate", "io_read_bytes"), ("io_write_rate", "io_write_bytes")):
-            r = _rate(getattr(c, attr), getattr(prev, attr, None), seconds)
-            row[key] = None if r is None else round(r)
-    return row
-
-
 def _table(rows: list[dict[str, object]], rates: bool) -> str:
     io = ("IO_R/s", "IO_W/s") if rates else ("IO_READ", "IO_WRITE")
     head = ("CTID", "CPU%", "MEM", "MEMLIMIT", "TASKS", "NUMPROC", *io)
@@ -182,6 +81,7 @@ def _table(rows: list[dict[str, object]], rates: bool) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hutch.container import stats
     from hutch.errors import UsageError
 
     paths = common.paths(args)
@@ -196,12 +96,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.sample < 0:
         raise UsageError("--sample needs 0 or more seconds")
-    states = running_states(paths, ctids)
-    first: dict[str, _Sample | None] = {st.ctid: None for st in states}
-    if states and args.sample > 0:
-        first = {st.ctid: _sample(st, full=False) for st in states}
-        time.sleep(args.sample)  # one sleep for every container
-    rows = [_row(st, first[st.ctid], _sample(st, full=True), rates=False) for st in states]
+    rows = stats.rows(stats.running_states(paths, ctids), args.sample)
     if args.json:
         common.print_json(rows)
     else:
@@ -212,14 +107,16 @@ def run(args: argparse.Namespace) -> int:
 def _watch(paths: Paths, ctids: list[str], seconds: float, as_json: bool) -> None:
     import json
 
+    from hutch.container.stats import row, running_states, sample
+
     states = running_states(paths, ctids)  # named ones must run at first
-    last = {st.ctid: _sample(st, full=True) for st in states}
+    last = {st.ctid: sample(st, full=True) for st in states}
     clear = sys.stdout.isatty() and not as_json
     while True:
         time.sleep(seconds)
         states = running_states(paths, ctids, strict=False)
-        now = {st.ctid: _sample(st, full=True) for st in states}
-        rows = [_row(st, last.get(st.ctid), now[st.ctid], rates=True) for st in states]
+        now = {st.ctid: sample(st, full=True) for st in states}
+        rows = [row(st, last.get(st.ctid), now[st.ctid], rates=True) for st in states]
         last = now
         if as_json:
             out = json.dumps({"time": round(time.time(), 3), "containers": rows}, sort_keys=True)

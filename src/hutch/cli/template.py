@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
     paths = common.paths(args)
     if args.action == "list":
-        templates = cache.list_templates(paths)
+        templates = common.library_host(args).templates
         if args.json:
             common.print_json([t.to_dict() for t in templates])
             return 0

@@ -72,6 +72,15 @@ def require_running(paths: Paths, ctid: str) -> RunState:
     return st
 
 
+def default_shell(pid: int) -> str:
+    """The shell `enter` starts in the container of init `pid`: bash if it has one."""
+    for shell in ("/bin/bash", "/bin/sh"):
+        # look through the container's root, as the process sees it
+        if os.path.lexists(f"/proc/{pid}/root{shell}"):
+            return shell
+    return "/bin/sh"
+
+
 def _pidfd(st: RunState) -> int:
     """A pidfd of the init, checked to be the same process the state names (no pid reuse)."""
     try:
@@ -97,11 +106,62 @@ def run(
 
     A `cwd` the command cannot change to is refused (exit 126), unless `cwd_fallback` names
     where to go instead (enter: /root, else /)."""
+    env = env if env is not None else exec_env(os.environ.get("TERM") if tty else None)
+    pid, ours, parent_sock = _start_joiner(paths, ctid, argv, tty, env, cwd, cwd_fallback)
+    joiner = os.pidfd_open(pid)
+    try:
+        if parent_sock is not None:
+            from hutch.container.ttyrelay import relay_from_socket
+
+            relay_from_socket(parent_sock, joiner)
+            _copy_rest(ours[0], 2)
+        else:
+            from hutch.container.piperelay import relay
+
+            with _forwarding_signals(pid):
+                relay(joiner, *ours)
+    finally:
+        os.close(joiner)
+    return wait_joiner(pid)
+
+
+def wait_joiner(pid: int) -> int:
+    """The command's exit code, as `run` returns it (the joiner exits with it)."""
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+def start_piped(
+    paths: Paths, ctid: str, argv: Sequence[str], env: dict[str, str], cwd: str = "/"
+) -> tuple[int, int, int, int]:
+    """Start argv in the container with three pipes of its own and no relay: the library's
+    exec. Returns (joiner pid, stdin write end, stdout read end, stderr read end); the
+    caller closes them and collects the status with `wait_joiner`."""
+    pid, ours, _ = _start_joiner(paths, ctid, argv, False, env, cwd, None)
+    return pid, ours[0], ours[1], ours[2]
+
+
+def _start_joiner(
+    paths: Paths,
+    ctid: str,
+    argv: Sequence[str],
+    tty: bool,
+    env: dict[str, str],
+    cwd: str,
+    cwd_fallback: str | None,
+) -> tuple[int, list[int], socket.socket | None]:
+    """Fork the joiner. Returns its pid, our ends of its stdio (tty: [stderr]; else
+    [stdin, stdout, stderr]) and, with `tty`, the socket its pty master comes over."""
     st = require_running(paths, ctid)
     _fill_stdio()
     pidfd = _pidfd(st)
     rootfd = os.open(f"/proc/{st.pid}/root", sc.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    env = env if env is not None else exec_env(os.environ.get("TERM") if tty else None)
     parent_sock = child_sock = None
     if tty:
         # socket only here: it costs the plain exec path ~10 ms. The joiner and the command
@@ -157,28 +217,7 @@ def run(
         os.close(fd)
     if child_sock is not None:
         child_sock.close()
-    joiner = os.pidfd_open(pid)
-    try:
-        if parent_sock is not None:
-            from hutch.container.ttyrelay import relay_from_socket
-
-            relay_from_socket(parent_sock, joiner)
-            _copy_rest(err_r, 2)
-        else:
-            from hutch.container.piperelay import relay
-
-            with _forwarding_signals(pid):
-                relay(joiner, in_w, out_r, err_r)
-    finally:
-        os.close(joiner)
-    while True:
-        try:
-            _, status = os.waitpid(pid, 0)
-            break
-        except InterruptedError:
-            continue
-    code = os.waitstatus_to_exitcode(status)
-    return 128 - code if code < 0 else code
+    return pid, ours, parent_sock
 
 
 def _pipe() -> tuple[int, int]:

@@ -293,3 +293,23 @@ def read(paths: Paths, st: RunState, cfg: ContainerConfig | None) -> list[Beanco
     if kept != before:
         _save_kept(path, st, kept)
     return rows
+
+
+def read_running(paths: Paths, ctids: list[str]) -> list[tuple[str, list[Beancounter]]]:
+    """The beancounters of these running containers (every running one when none is
+    named; a named one that does not run is an error), by ID."""
+    from hutch.config import load
+    from hutch.container import runrecord
+    from hutch.container.stats import running_states
+    from hutch.errors import HutchError
+
+    table = []
+    for st in running_states(paths, ctids):
+        try:
+            saved = load(paths.ct_config(st.ctid), st.ctid)
+            # the limits it runs with, live changes included
+            cfg = runrecord.read(paths, st, saved) or saved
+        except HutchError:  # a broken or vanished config must not hide what the kernel counts
+            cfg = None
+        table.append((st.ctid, read(paths, st, cfg)))
+    return table

@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 from hutch.config import ContainerConfig
-from hutch.container.host import Host
+from hutch.container.context import HostContext
 from hutch.container.state import RunState
 from hutch.errors import KernelFeatureMissing, OperationFailed, StateConflict, UsageError
 
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 META = "hutch.json"  # what hutch itself needs at restore, beside CRIU's images
 
 
-def default_dir(host: Host, ctid: str) -> Path:
+def default_dir(host: HostContext, ctid: str) -> Path:
     return host.paths.ct_dir(ctid) / "checkpoint"
 
 
@@ -111,7 +111,7 @@ def _network_lock() -> str:
 
 
 def dump(
-    host: Host, cfg: ContainerConfig, st: RunState, images: Path, keep_running: bool = False
+    host: HostContext, cfg: ContainerConfig, st: RunState, images: Path, keep_running: bool = False
 ) -> dict:
     """Checkpoint the running container `st` into `images`. Raises OperationFailed with
     CRIU's reason; then the container keeps running (CRIU thaws it)."""
@@ -178,7 +178,7 @@ def _freezer(st: RunState) -> Path:
     return top
 
 
-def _inner_path(host: Host, st: RunState) -> str:
+def _inner_path(host: HostContext, st: RunState) -> str:
     """The init's cgroup below a hierarchy's root (the same in every hierarchy here)."""
     from hutch.cgroups.base import INNER
 
@@ -223,7 +223,7 @@ def dumped_settings(saved: ContainerConfig, meta: dict, images: Path) -> Contain
     return saved.with_changes({n: v for n, v in values.items() if n not in FIXED_AT_CREATE})
 
 
-def restore(host: Host, saved: ContainerConfig, images: Path):  # type: ignore[no-untyped-def]
+def restore(host: HostContext, saved: ContainerConfig, images: Path):  # type: ignore[no-untyped-def]
     """Restore the container from `images`; returns a runtime.Started, as a start does.
     It runs with the settings it was dumped with (a live limit or address stays), recorded
     as a start records them; `saved` is its config.toml. All or nothing: a failed restore
@@ -321,7 +321,7 @@ def restore(host: Host, saved: ContainerConfig, images: Path):  # type: ignore[n
 
 
 def _mount_spec(  # type: ignore[no-untyped-def]
-    host: Host, cfg: ContainerConfig, meta: dict, slave: int | None
+    host: HostContext, cfg: ContainerConfig, meta: dict, slave: int | None
 ):
     """The mounts of the restored container: those of a start (hutch.container.runtime)."""
     from hutch.container.mounts import cgroup_plan, console_plan, container_plan, lxcfs_proc_files
@@ -351,7 +351,7 @@ def _mount_spec(  # type: ignore[no-untyped-def]
 
 
 def _run_restore(
-    host: Host,
+    host: HostContext,
     cfg: ContainerConfig,
     images: Path,
     meta: dict,
@@ -403,7 +403,7 @@ def _run_restore(
 
 
 def _run_criu(
-    host: Host,
+    host: HostContext,
     plan: NetworkPlan,
     images: Path,
     args: list[str],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hutch.container import rootfs
-from hutch.container.host import Host
+from hutch.container.context import HostContext
 from hutch.container.lifecycle import require
 from hutch.container.lock import container_lock
 from hutch.container.state import running_state
@@ -17,12 +17,12 @@ if TYPE_CHECKING:
     from hutch.config import ContainerConfig
 
 
-def _refuse_running(host: Host, ctid: str, what: str) -> None:
+def _refuse_running(host: HostContext, ctid: str, what: str) -> None:
     if running_state(host.paths, ctid) is not None or host.cgroups.find(ctid).pids():
         raise StateConflict(f"cannot {what}: container {ctid} is running", hint="stop it first")
 
 
-def snapshot_create(host: Host, ctid: str, name: str) -> snapshots.Snapshot:
+def snapshot_create(host: HostContext, ctid: str, name: str) -> snapshots.Snapshot:
     """dir and overlay are copied even while running (files being written may be caught
     half-written, as with any file copy); an image only while stopped."""
     cfg = require(host, ctid)
@@ -33,19 +33,19 @@ def snapshot_create(host: Host, ctid: str, name: str) -> snapshots.Snapshot:
         return snapshots.create(host.paths.ct_dir(ctid), backend, name)
 
 
-def snapshot_list(host: Host, ctid: str) -> list[snapshots.Snapshot]:
+def snapshot_list(host: HostContext, ctid: str) -> list[snapshots.Snapshot]:
     require(host, ctid)
     return snapshots.list_snapshots(host.paths.ct_dir(ctid))
 
 
-def snapshot_restore(host: Host, ctid: str, name: str) -> snapshots.Snapshot:
+def snapshot_restore(host: HostContext, ctid: str, name: str) -> snapshots.Snapshot:
     cfg = require(host, ctid)
     with container_lock(host.paths, ctid):
         _refuse_running(host, ctid, f"restore snapshot {name}")
         return snapshots.restore(host.paths.ct_dir(ctid), rootfs.backend_of(cfg), name)
 
 
-def snapshot_delete(host: Host, ctid: str, name: str) -> None:
+def snapshot_delete(host: HostContext, ctid: str, name: str) -> None:
     require(host, ctid)
     with container_lock(host.paths, ctid):
         snapshots.delete(host.paths.ct_dir(ctid), name)

@@ -6,7 +6,8 @@ import time
 from collections.abc import Collection
 from typing import Any
 
-from hutch.container.state import RunState
+from hutch.container.ctid import container_ids
+from hutch.container.state import RunState, running_state
 from hutch.errors import HutchError, NotFound, StateConflict
 from hutch.paths import Paths
 
@@ -103,6 +104,42 @@ def describe(
         info["diskspace"] = _diskspace(paths, ctid)
     info["ip"] = info["ips"][0] if info.get("ips") else "-"
     return info
+
+
+def list_rows(
+    paths: Paths, ctids: list[str], which: str, columns: Collection[str]
+) -> tuple[list[dict[str, Any]], list[HutchError]]:
+    """What `hutch list` shows: the rows of `ctids` (none: every container), `which` of
+    them ("running", "stopped" or "all"), and the errors of the containers it could not show
+    (an unreadable run state: left out; an unreadable config: shown, and named)."""
+    from hutch.errors import InvalidConfig
+
+    wanted = ctids or container_ids(paths)
+    broken: list[HutchError] = []
+    if which == "running":
+        # the default view: running ones only, and those need no config.toml parsing
+        running = []
+        for c in wanted:
+            try:
+                if running_state(paths, c) is not None:
+                    running.append(c)
+            except StateConflict as e:
+                broken.append(e)
+        wanted = running
+    rows = []
+    for c in wanted:
+        try:
+            rows.append(describe(paths, c, require=bool(ctids), columns=columns))
+        except StateConflict as e:
+            broken.append(e)
+        else:
+            if rows[-1].get("error"):  # shown (its config is unreadable), and named
+                broken.append(InvalidConfig(rows[-1]["error"]))
+    if which == "stopped":
+        rows = [r for r in rows if r["status"] == "stopped"]
+    elif which == "running":
+        rows = [r for r in rows if r["status"] != "stopped"]
+    return rows, broken
 
 
 def _diskspace(paths: Paths, ctid: str) -> int | None:

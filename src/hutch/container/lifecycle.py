@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from hutch.config import KEY_BY_NAME, ContainerConfig, load, render_new, validate_text
+from hutch.container.context import HostContext
 from hutch.container.ctid import container_ids, valid_id
-from hutch.container.host import Host
 from hutch.container.lock import container_lock
 from hutch.container.rootfs import backend_of, make_storage
 from hutch.container.state import running_state
@@ -19,23 +19,23 @@ from hutch.errors import AlreadyExists, InvalidConfig, NotFound, OperationFailed
 from hutch.storage import templates
 
 
-def exists(host: Host, ctid: str) -> bool:
+def exists(host: HostContext, ctid: str) -> bool:
     return host.paths.ct_config(ctid).is_file()
 
 
-def require(host: Host, ctid: str) -> ContainerConfig:
+def require(host: HostContext, ctid: str) -> ContainerConfig:
     valid_id(ctid)
     if not exists(host, ctid):
         raise NotFound(f"container {ctid} does not exist", hint="see 'hutch list -a'")
     return load(host.paths.ct_config(ctid), ctid)
 
 
-def list_ids(host: Host) -> list[str]:
+def list_ids(host: HostContext) -> list[str]:
     return container_ids(host.paths)
 
 
 def create(
-    host: Host,
+    host: HostContext,
     ctid: str,
     template: str | None = None,
     hostname: str | None = None,
@@ -71,7 +71,7 @@ def create(
 
 
 @contextmanager
-def _idmap_chosen(host: Host, values: dict[str, object]) -> Iterator[None]:
+def _idmap_chosen(host: HostContext, values: dict[str, object]) -> Iterator[None]:
     """Pick the host IDs of a new unprivileged container (into `values`). An isolated block
     is held under a lock until the container exists, so two creates never pick the same."""
     from hutch.security import idmap
@@ -101,7 +101,7 @@ def _idmap_chosen(host: Host, values: dict[str, object]) -> Iterator[None]:
         os.close(fd)
 
 
-def _isolated_bases(host: Host) -> set[int]:
+def _isolated_bases(host: HostContext) -> set[int]:
     taken = set()
     for other in list_ids(host):
         try:
@@ -114,7 +114,7 @@ def _isolated_bases(host: Host) -> set[int]:
 
 
 @contextmanager
-def _staged(host: Host, ctid: str) -> Iterator[Path]:
+def _staged(host: HostContext, ctid: str) -> Iterator[Path]:
     """A container directory built aside (`.ID.creating`) and renamed into place when the
     block succeeds, removed when it fails: a container exists whole or not at all."""
     ctdir = host.paths.ct_dir(ctid)
@@ -136,7 +136,7 @@ def _write_config(staging: Path, ctid: str, values: Mapping[str, object]) -> Con
     return load(staging / "config.toml", ctid)
 
 
-def _refuse_running(host: Host, ctid: str, hint: str) -> None:
+def _refuse_running(host: HostContext, ctid: str, hint: str) -> None:
     # the cgroup too: a lost state file must not let an operation pull the rootfs from
     # under running processes
     if running_state(host.paths, ctid) is not None or host.cgroups.find(ctid).pids():
@@ -158,7 +158,7 @@ def _write_hostname(staging: Path, cfg: ContainerConfig) -> None:
 NOT_CLONED = ("hostname", "network.ip_address")
 
 
-def clone(host: Host, ctid: str, new_id: str) -> ContainerConfig:
+def clone(host: HostContext, ctid: str, new_id: str) -> ContainerConfig:
     """A new, independent container `new_id` with a copy of stopped `ctid`'s config and
     data (overlay: its upper layer only; image: a sparse copy). Its host name defaults to
     its ID, its MACs derive from its ID; venet addresses are not copied. All or nothing."""
@@ -186,7 +186,7 @@ def clone(host: Host, ctid: str, new_id: str) -> ContainerConfig:
     return new
 
 
-def destroy(host: Host, ctid: str) -> None:
+def destroy(host: HostContext, ctid: str) -> None:
     """Remove a stopped container's directory, rootfs and logs."""
     require(host, ctid)
     with container_lock(host.paths, ctid):

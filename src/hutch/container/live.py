@@ -10,19 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from hutch.config import KEY_BY_NAME, ContainerConfig, save_changes
 from hutch.container import lifecycle, runrecord
-from hutch.container.host import Host
+from hutch.container.context import HostContext
 from hutch.container.lock import container_lock
+from hutch.container.results import SetResult
 from hutch.container.settings import edited, refuse_fixed
 from hutch.container.state import RunState, running_state
 from hutch.errors import InvalidConfig, OperationFailed, StateConflict, UsageError
 
 
-def _hostname(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfig) -> None:
+def _hostname(host: HostContext, st: RunState, cfg: ContainerConfig, old: ContainerConfig) -> None:
     from hutch.container.hostname import set_live_hostname, write_hostname_files
 
     # the files first: a refused one (the container's FIFO at /etc/hosts) stops the change
@@ -50,7 +50,9 @@ def refused_files(ctid: str, what: str) -> Iterator[None]:
         ) from None
 
 
-def _limits(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfig) -> list[str]:
+def _limits(
+    host: HostContext, st: RunState, cfg: ContainerConfig, old: ContainerConfig
+) -> list[str]:
     """All resource limits at once, recomputed from the whole new config."""
     return host.cgroups.apply(st.cgroups, limits_of(cfg))
 
@@ -64,10 +66,10 @@ def limits_of(cfg: ContainerConfig):  # -> Limits
         raise InvalidConfig(f"container {cfg.ctid}: {e}") from None
 
 
-Applier = Callable[[Host, RunState, ContainerConfig, ContainerConfig], "list[str] | None"]
+Applier = Callable[[HostContext, RunState, ContainerConfig, ContainerConfig], "list[str] | None"]
 
 
-def _network(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfig) -> None:
+def _network(host: HostContext, st: RunState, cfg: ContainerConfig, old: ContainerConfig) -> None:
     """Interfaces, venet addresses, DNS, NAT and port forwards: made to match the new
     config in place."""
     from hutch.container.netplan import addresses, nat_rules, network_plan, write_resolv_conf
@@ -97,7 +99,9 @@ def _network(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfi
     st.save(host.paths)
 
 
-def _diskspace(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfig) -> list[str]:
+def _diskspace(
+    host: HostContext, st: RunState, cfg: ContainerConfig, old: ContainerConfig
+) -> list[str]:
     """Grow the image live (never shrunk: refused before anything changes)."""
     from hutch.container.rootfs import backend_of, grow
 
@@ -122,41 +126,14 @@ def applier(name: str) -> Applier | None:
     return None
 
 
-@dataclass(frozen=True)
-class SetResult:
-    """What a `change_settings` did."""
-
-    applied: tuple[str, ...] = ()  # key names applied to the running container, in order
-    warnings: tuple[str, ...] = ()  # what the kernel or the backend could not do
-    saved: bool = False  # config.toml was written
-    grown: bool = False  # a stopped container's image was grown to its new --diskspace
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "applied": list(self.applied),
-            "warnings": list(self.warnings),
-            "saved": self.saved,
-            "grown": self.grown,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SetResult:
-        return cls(
-            applied=tuple(data.get("applied") or ()),
-            warnings=tuple(data.get("warnings") or ()),
-            saved=bool(data.get("saved")),
-            grown=bool(data.get("grown")),
-        )
-
-
-def effective_config(host: Host, ctid: str) -> ContainerConfig:
+def effective_config(host: HostContext, ctid: str) -> ContainerConfig:
     """The settings container `ctid` runs with: its record while it runs, else (stopped, or
     started by a hutch that kept no record) config.toml. `NotFound` for no such container."""
     saved = lifecycle.require(host, ctid)
     return _effective(host, running_state(host.paths, ctid), saved)
 
 
-def _effective(host: Host, st: RunState | None, saved: ContainerConfig) -> ContainerConfig:
+def _effective(host: HostContext, st: RunState | None, saved: ContainerConfig) -> ContainerConfig:
     if st is None:
         return saved
     recorded = runrecord.read(host.paths, st, saved)
@@ -164,7 +141,7 @@ def _effective(host: Host, st: RunState | None, saved: ContainerConfig) -> Conta
 
 
 def change_settings(
-    host: Host,
+    host: HostContext,
     ctid: str,
     changes: Mapping[str, Any],
     save: bool = False,
@@ -231,7 +208,7 @@ def change_settings(
 
 
 def _apply_live(
-    host: Host,
+    host: HostContext,
     st: RunState,
     new: ContainerConfig,
     old: ContainerConfig,
@@ -259,7 +236,7 @@ def _apply_live(
     return tuple(n for n in changes if applier(n) is not None), tuple(warnings)
 
 
-def _apply_stopped(host: Host, new: ContainerConfig, changes: Mapping[str, Any]) -> bool:
+def _apply_stopped(host: HostContext, new: ContainerConfig, changes: Mapping[str, Any]) -> bool:
     """What a saved change does to a stopped container's files; True if its image grew."""
     from hutch.container.rootfs import backend_of
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from hutch.cgroups.base import Cgroup
 from hutch.config import ContainerConfig, signal_number
 from hutch.container.confinement import record_of
-from hutch.container.host import Host
+from hutch.container.context import HostContext
 from hutch.container.initsys import detect_init, poweroff_signal
 from hutch.container.live import limits_of
 from hutch.container.mounts import (
@@ -59,7 +59,7 @@ class Started:
     warnings: list[str]
 
 
-def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Started:
+def launch(host: HostContext, cfg: ContainerConfig, with_console: bool = True) -> Started:
     """Create the cgroup and console, spawn the init, record the state. All or nothing."""
     ctid = cfg.ctid
     rootfs = host.paths.ct_rootfs(ctid)
@@ -210,7 +210,7 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
         raise
 
 
-def record_settings(host: Host, state: RunState, cfg: ContainerConfig, undo: list) -> None:
+def record_settings(host: HostContext, state: RunState, cfg: ContainerConfig, undo: list) -> None:
     """The settings the run starts with, beside its state (hutch.container.runrecord):
     written first, so that a container with a run state has its record."""
     from hutch.container import runrecord
@@ -219,7 +219,7 @@ def record_settings(host: Host, state: RunState, cfg: ContainerConfig, undo: lis
     undo.append(lambda: host.paths.ct_settings(state.ctid).unlink(missing_ok=True))
 
 
-def make_cgroup(host: Host, cfg: ContainerConfig, undo: list) -> tuple[Cgroup, list[str]]:
+def make_cgroup(host: HostContext, cfg: ContainerConfig, undo: list) -> tuple[Cgroup, list[str]]:
     """The container's cgroups, empty, with its limits, its device policy and (unprivileged)
     its inner group delegated to its root; their removal goes on `undo`. Returns them and
     the warnings of limits the kernel could not apply."""
@@ -276,7 +276,7 @@ def outside_plan_of(cfg: ContainerConfig) -> tuple:
         raise OperationFailed(f"cannot start {cfg.ctid}: {e}") from None
 
 
-def _drop_nat(host: Host, ctid: str) -> None:
+def _drop_nat(host: HostContext, ctid: str) -> None:
     """Rolling back a start: best effort, the error that caused the rollback is the one to
     report (a rule left behind is replaced at the next start)."""
     try:
@@ -285,7 +285,7 @@ def _drop_nat(host: Host, ctid: str) -> None:
         pass
 
 
-def drop_filter(host: Host, ctid: str) -> None:
+def drop_filter(host: HostContext, ctid: str) -> None:
     """Rolling back a start: as _drop_nat (a table left behind is replaced at the next
     start)."""
     try:
@@ -295,7 +295,7 @@ def drop_filter(host: Host, ctid: str) -> None:
 
 
 def cleanup(
-    host: Host,
+    host: HostContext,
     ctid: str,
     cgroup: Cgroup,
     net: NetRecord | None = None,

@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         log.error("hutchd must run as root")
         return 1
-    host = Host(Paths.from_env(args.root))
+    host = Host(paths=Paths.from_env(args.root))
     host.ensure_dirs()
     lockfd = os.open(host.paths.run / "hutchd.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:

@@ -12,18 +12,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hutch.container import lifecycle
+from hutch.container import lifecycle, operations
 from hutch.container.host import Host
 from hutch.container.live import change_settings, effective_config
 from hutch.container.lock import container_lock
-from hutch.container.runtime import cleanup, launch
+from hutch.container.operations import KILL_WAIT
+from hutch.container.runtime import cleanup
 from hutch.container.state import RunState
 from hutch.daemon.console import Console
 from hutch.errors import NotFound, StateConflict
 
 log = logging.getLogger("hutchd")
-
-KILL_WAIT = 10.0  # after SIGKILL the kernel needs a moment to tear a pid namespace down
 
 
 @dataclass
@@ -60,14 +59,10 @@ class Supervisor:
             return result
 
     def _start_locked(self, ctid: str) -> dict:
-        cfg = lifecycle.require(self.host, ctid)
+        lifecycle.require(self.host, ctid)
         if ctid in self.running:
             raise StateConflict(f"container {ctid} is already running")
-        with container_lock(self.host.paths, ctid, wait=2.0):
-            st = RunState.load(self.host.paths, ctid)
-            if st is not None and st.alive():
-                raise StateConflict(f"container {ctid} is already running")
-            started = launch(self.host, cfg)
+        started = operations.start(self.host, ctid)
         console = None
         if started.console_master is not None:
             console = Console(ctid, started.console_master, self.host.paths.ct_console_log(ctid))
@@ -79,12 +74,7 @@ class Supervisor:
 
     def _track(self, st: RunState, pidfd: int, child: bool, console: Console | None) -> None:
         t = Tracked(st, pidfd, child, console)
-        # Hold the container's network namespace: once the init is gone it would vanish at
-        # once, and a host NIC lent to the container must be handed back first.
-        try:
-            t.netns_fd = os.open(f"/proc/{st.pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            t.netns_fd = -1
+        t.netns_fd = operations.open_netns(st.pid)
         self.running[st.ctid] = t
         self._loop.add_reader(pidfd, self._on_exit, st.ctid)
 
@@ -111,14 +101,9 @@ class Supervisor:
         if t.console is not None:
             t.console.close()
         try:
-            netns = f"/proc/self/fd/{t.netns_fd}" if t.netns_fd >= 0 else None
-            # `hutch set` may have changed the network since the start: the file knows
-            try:
-                saved = RunState.load(self.host.paths, ctid)
-            except StateConflict:
-                saved = None  # unreadable: what it started with will do
-            net = saved.net if saved is not None and saved.pid == t.state.pid else t.state.net
-            cleanup(self.host, ctid, t.state.cgroups, net, netns)
+            # nothing to do if the library stopped it (and cleaned up) in another process
+            if not operations.finish(self.host, t.state, t.netns_fd):
+                log.info("%s: already cleaned up by whoever stopped it", ctid)
         except Exception as e:
             log.error("cleanup of %s: %s", ctid, e)
         if t.netns_fd >= 0:
@@ -141,13 +126,13 @@ class Supervisor:
     async def stop(self, ctid: str, timeout: float | None = None, kill: bool = False) -> dict:
         async with self._lock(ctid):
             cfg = lifecycle.require(self.host, ctid)
-            t = self.running.get(ctid)
+            t = self._adopt(ctid)
             if t is None:
                 if kill and self._kill_unrecorded(ctid):
                     return {"id": ctid, "status": "stopped", "shutdown": "killed"}
                 raise StateConflict(f"container {ctid} is not running")
             t.stopping = True
-            _thaw(t.state)
+            operations.thaw(t.state)
             wait = float(cfg.stop_timeout if timeout is None else timeout)
             how = "killed"
             if not kill and wait > 0:
@@ -166,37 +151,24 @@ class Supervisor:
             return {"id": ctid, "status": "stopped", "shutdown": how}
 
     def _kill_unrecorded(self, ctid: str) -> bool:
-        """`stop --kill` of a container hutchd does not track, whose run state is unreadable
-        or whose groups still hold processes (what `start` refuses on): end them, remove
-        the groups and the state. True if there was anything to end."""
-        cg = self.host.cgroups.find(ctid)
-        try:
-            RunState.load(self.host.paths, ctid)
-            unreadable = False
-        except StateConflict:
-            unreadable = True
-        if not (unreadable or (cg.exists() and cg.pids())):
-            return False
-        log.warning("%s: killing what runs in its groups without a readable run state", ctid)
-        with container_lock(self.host.paths, ctid, wait=2.0):
-            cleanup(self.host, ctid, cg)
+        """`stop --kill` of a container hutchd does not track (operations.kill_unrecorded)."""
+        with container_lock(self.host.paths, ctid, wait=operations.LOCK_WAIT):
+            if not operations.kill_unrecorded(self.host, ctid):
+                return False
+        log.warning("%s: killed what ran in its groups without a readable run state", ctid)
         return True
 
     async def freeze(self, ctid: str) -> dict:
         async with self._lock(ctid):
             t = self._running(ctid)
-            if self.host.cgroups.frozen(t.state.cgroups):
-                raise StateConflict(f"container {ctid} is already frozen")
-            self.host.cgroups.freeze(t.state.cgroups)
+            operations.freeze(self.host, t.state)
             log.info("froze %s", ctid)
             return {"id": ctid, "status": "frozen"}
 
     async def unfreeze(self, ctid: str) -> dict:
         async with self._lock(ctid):
             t = self._running(ctid)
-            if not self.host.cgroups.frozen(t.state.cgroups):
-                raise StateConflict(f"container {ctid} is not frozen")
-            self.host.cgroups.thaw(t.state.cgroups)
+            operations.unfreeze(self.host, t.state)
             log.info("thawed %s", ctid)
             return {"id": ctid, "status": "running"}
 
@@ -206,16 +178,14 @@ class Supervisor:
         self, ctid: str, directory: str | None = None, keep_running: bool = False
     ) -> dict:
         """Dump the container with CRIU; it stops (CRIU ends it) unless `keep_running`."""
-        from hutch.container import checkpoint
-
         async with self._lock(ctid):
             t = self._running(ctid)
             cfg = effective_config(self.host, ctid)  # a live address or limit is dumped too
-            images = Path(directory) if directory else checkpoint.default_dir(self.host, ctid)
+            images = operations.images_dir(self.host, ctid, directory)
             # CRIU blocks this loop for the dump; the container is frozen meanwhile anyway
             t.stopping = not keep_running  # its init's exit is no reboot
             try:
-                result = checkpoint.dump(self.host, cfg, t.state, images, keep_running)
+                result = operations.checkpoint(self.host, cfg, t.state, images, keep_running)
             except BaseException:
                 t.stopping = False
                 raise
@@ -226,26 +196,18 @@ class Supervisor:
 
     async def restore(self, ctid: str, directory: str | None = None) -> dict:
         """Restore the container from a checkpoint; a default one is used up by it."""
-        from hutch.container import checkpoint
-
         async with self._lock(ctid):
-            cfg = lifecycle.require(self.host, ctid)
+            lifecycle.require(self.host, ctid)
             if ctid in self.running:
                 raise StateConflict(f"container {ctid} is already running")
-            images = Path(directory) if directory else checkpoint.default_dir(self.host, ctid)
-            with container_lock(self.host.paths, ctid, wait=2.0):
-                st = RunState.load(self.host.paths, ctid)
-                if st is not None and st.alive():
-                    raise StateConflict(f"container {ctid} is already running")
-                t0 = time.perf_counter()
-                started = checkpoint.restore(self.host, cfg, images)
+            images = operations.images_dir(self.host, ctid, directory)
+            started, elapsed = operations.restore(self.host, ctid, images)
             console = None
             if started.console_master is not None:
                 console = Console(
                     ctid, started.console_master, self.host.paths.ct_console_log(ctid)
                 )
             self._track(started.state, os.pidfd_open(started.state.pid), True, console)
-            elapsed = round((time.perf_counter() - t0) * 1000, 1)
             if directory is None:
                 shutil.rmtree(images, ignore_errors=True)  # restored: not to be used twice
             log.info("restored %s (init pid %d, %.0f ms)", ctid, started.state.pid, elapsed)
@@ -271,13 +233,38 @@ class Supervisor:
 
     def _running(self, ctid: str) -> Tracked:
         lifecycle.require(self.host, ctid)
-        t = self.running.get(ctid)
+        t = self._adopt(ctid)
         if t is None:
             raise StateConflict(f"container {ctid} is not running")
         return t
 
+    def _adopt(self, ctid: str) -> Tracked | None:
+        """The tracked container `ctid`; one hutchd does not track but whose init is alive
+        (started by the library in another process, `hutch.Container.start()`) is adopted
+        now, as at a daemon restart. None if it does not run."""
+        t = self.running.get(ctid)
+        if t is not None:
+            return t
+        try:
+            st = RunState.load(self.host.paths, ctid)
+        except StateConflict:
+            return None  # unreadable: left alone, as at a restart ('stop --kill' ends it)
+        if st is None:
+            return None
+        try:
+            pidfd = os.pidfd_open(st.pid)
+        except ProcessLookupError:
+            return None
+        if not st.alive():
+            os.close(pidfd)
+            return None
+        self._track(st, pidfd, False, self._reattach_console(st))
+        log.info("adopted %s (init pid %d, started without hutchd)", ctid, st.pid)
+        return self.running[ctid]
+
     async def restart(self, ctid: str, timeout: float | None = None) -> dict:
-        if ctid in self.running:
+        lifecycle.require(self.host, ctid)
+        if self._adopt(ctid) is not None:
             await self.stop(ctid, timeout)
         return await self.start(ctid)
 
@@ -360,10 +347,7 @@ class Supervisor:
     # -- views -------------------------------------------------------------------------
 
     def console(self, ctid: str) -> Console:
-        lifecycle.require(self.host, ctid)
-        t = self.running.get(ctid)
-        if t is None:
-            raise StateConflict(f"container {ctid} is not running")
+        t = self._running(ctid)
         if t.console is None or t.console.closed:
             raise NotFound(f"container {ctid} has no console")
         return t.console
@@ -379,20 +363,10 @@ class Supervisor:
         }
 
     def describe_all(self) -> list[dict]:
+        for path in sorted((self.host.paths.run / "containers").glob("*.json")):
+            if "." not in path.stem and path.stem not in self.running:
+                self._adopt(path.stem)  # started by the library meanwhile
         return [self._describe(c) for c in sorted(self.running)]
-
-
-def _thaw(st: RunState) -> None:
-    """A frozen container cannot act on a signal: thaw it before stopping."""
-    for _name, path in st.cgroup:
-        for knob, value in (("freezer.state", "THAWED"), ("cgroup.freeze", "0")):
-            p = os.path.join(path, knob)
-            if os.path.exists(p):
-                try:
-                    with open(p, "w") as f:
-                        f.write(value)
-                except OSError:
-                    pass
 
 
 def _status_text(status: int | None) -> str:

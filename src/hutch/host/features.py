@@ -20,6 +20,8 @@ from hutch.linux import syscalls as sc
 
 @dataclass(frozen=True)
 class Check:
+    """One kernel feature as `hutch checkconfig` shows it."""
+
     section: str
     name: str
     status: str  # enabled | missing | optional

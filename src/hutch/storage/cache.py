@@ -58,6 +58,8 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
 
 @dataclass(frozen=True)
 class TemplateInfo:
+    """One OS template: built in (busybox) or an archive in the cache."""
+
     name: str
     format: str  # one of extract.FORMATS, or "builtin"
     file: Path | None = None

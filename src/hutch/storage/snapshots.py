@@ -25,6 +25,8 @@ META = "meta.json"
 
 @dataclass(frozen=True)
 class Snapshot:
+    """One snapshot of a container's disk."""
+
     name: str
     created: float
     size: int  # bytes allocated on disk

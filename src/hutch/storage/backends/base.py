@@ -50,6 +50,8 @@ class Rootfs:
 
 @dataclass(frozen=True)
 class Usage:
+    """Disk space and inodes a container uses, against its quota (`Container.quota()`)."""
+
     backend: str
     quota: bool  # enforced by the kernel (image); else only measured
     used_bytes: int
