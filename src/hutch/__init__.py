@@ -35,6 +35,7 @@ _WHERE = {
     "CheckpointResult": "hutch.container.results",
     "RestoreResult": "hutch.container.results",
     "SetResult": "hutch.container.results",
+    "MigrationResult": "hutch.migrate.protocol",
     "Beancounter": "hutch.container.beancounters",
     "Usage": "hutch.container.disk",
     "ContainerConfig": "hutch.config",
@@ -62,6 +63,10 @@ def __getattr__(name: str) -> object:
     import importlib
 
     value = getattr(importlib.import_module(module), name)
+    if name in ("Host", "Container"):
+        # this package is where the layers are put together: Container.migrate() is
+        # carried out by hutch.migrate, above hutch.container, which registers itself
+        importlib.import_module("hutch.migrate")
     globals()[name] = value  # once: later lookups do not come here
     return value
 

@@ -8,10 +8,12 @@ hutch root, whose hutchd the remote `hutch` calls start in there. Addresses: 198
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -151,6 +153,44 @@ def test_offline_running_container(m: Mig) -> None:
     assert m.src.cgroup_dirs(ctid) == []
     left = sorted(p.name for p in m.src.paths.containers.glob(f".{ctid}*"))
     assert left == []
+
+
+# Container.migrate() run by a script in the source host's namespace (where the target is
+# reachable), through the library alone
+LIBRARY_MIGRATE = """
+import json, sys
+import hutch
+
+root, ctid, mode, dest, identity, *options = sys.argv[1:]
+ct = hutch.Host(root=root).get(ctid)
+r = ct.migrate(dest, online=mode == "online", identity=identity, ssh_options=options)
+assert isinstance(r, hutch.MigrationResult), type(r)
+print(json.dumps(r.to_dict()))
+"""
+
+
+@pytest.mark.parametrize("mode", ["offline", "online"])
+def test_library_migrate(m: Mig, mode: str) -> None:
+    ctid = m.src.running()
+    assert bump(m.src, ctid) == "1"
+    ssh = m.target.ssh_args
+    identity = ssh[ssh.index("--identity") + 1]
+    options = [ssh[i + 1] for i, a in enumerate(ssh) if a == "-o"]
+    script = [sys.executable, "-c", LIBRARY_MIGRATE, str(m.src.root), ctid, mode]
+    p = subprocess.run(
+        [*m.src_ns_prefix(), *script, m.target.dest, identity, *options],
+        capture_output=True,
+        text=True,
+        timeout=MIGRATE_TIMEOUT,
+        env={k: v for k, v in os.environ.items() if k != "HUTCH_ROOT"},
+    )
+    assert p.returncode == 0, p.stderr
+    assert p.stderr == "", "the library printed progress"
+    result = json.loads(p.stdout)
+    assert result["ctid"] == ctid and result["mode"] == mode and result["was_running"]
+    assert m.dst.status(ctid) == "running"
+    assert bump(m.dst, ctid) == "2"
+    assert ctid not in m.src.container_ids()
 
 
 def test_offline_stopped_overlay_container(m: Mig) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import select
 import shutil
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from hutch.container.results import (
     Status,
 )
 from hutch.container.state import RunState
-from hutch.errors import StateConflict, UsageError
+from hutch.errors import OperationFailed, StateConflict, UsageError
 from hutch.storage.snapshots import Snapshot
 
 _KEY_BY_ATTR = {key.attr: key for key in KEY_BY_NAME.values()}
@@ -279,6 +279,51 @@ class Container:
         """A new, independent copy of this stopped container (see `hutch clone`)."""
         lifecycle.clone(self.host, self._id, new_id)
         return Container(self.host, new_id)
+
+    # -- across hosts ----------------------------------------------------------------------
+
+    def migrate(
+        self,
+        target: str,
+        online: bool = False,
+        *,
+        keep_source: bool = False,
+        port: int | None = None,
+        identity: str | None = None,
+        remote_root: str | None = None,
+        ssh_options: Sequence[str] = (),
+    ) -> Any:  # -> hutch.MigrationResult
+        """Move it to the hutch host `target` ([user@]host, over ssh), as `hutch migrate`
+        does: `online` keeps it running (checkpoint, copy, restore there); the source copy
+        is removed unless `keep_source`. Returns a `hutch.MigrationResult`."""
+        if _migrator is None:
+            raise OperationFailed(
+                "migration is carried out by hutch.migrate, which is not loaded",
+                hint="use the container through 'import hutch' (hutch.Host), or import "
+                "hutch.migrate first",
+            )
+        return _migrator(
+            self.host,
+            self._id,
+            target,
+            online=online,
+            keep_source=keep_source,
+            port=port,
+            identity=identity,
+            remote_root=remote_root,
+            ssh_options=tuple(ssh_options),
+        )
+
+
+# Moving a container across hosts is hutch.migrate's work, a layer above this one: it
+# registers its entry point here when imported (and `import hutch` loads it with Host and
+# Container), so the library offers ct.migrate() without importing upwards.
+_migrator: Callable[..., Any] | None = None
+
+
+def register_migrator(fn: Callable[..., Any]) -> None:
+    global _migrator
+    _migrator = fn
 
 
 class Snapshots:

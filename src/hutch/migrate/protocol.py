@@ -64,18 +64,24 @@ class Options:
     local_verbs: tuple[str, ...] = ()
 
 
-@dataclass
+@dataclass(frozen=True)
 class Result:
+    """What a migration did (`hutch.MigrationResult`): downtime in seconds (online: how long
+    the container was frozen), total time, and notes on what was left behind."""
+
     ctid: str
     host: str
     mode: str
     was_running: bool
     downtime: float | None
     total: float
-    notes: list[str] = field(default_factory=list)
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+MigrationResult = Result  # its name in hutch.__all__
 
 
 def check_target(target: str) -> str:
@@ -227,7 +233,7 @@ class _Migration:
             self.was_running,
             downtime,
             total,
-            self.notes,
+            tuple(self.notes),
         )
 
     def _template(self) -> None:
