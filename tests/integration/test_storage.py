@@ -135,6 +135,10 @@ def test_quota_of_a_dir_container_is_measured_only(hutch):
     out = hutch.ok("quota", ctid).stdout
     assert "no disk quota" in out
     assert hutch.json("quota", ctid)["used_bytes"] > 0
+    hutch.start(ctid)
+    p = hutch.ok("set", ctid, "--diskspace", "100M")  # kept, with a warning, not refused
+    assert "the dir backend has no disk quota" in p.stdout + p.stderr
+    hutch.ok("stop", "--kill", ctid)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -149,6 +153,11 @@ def test_snapshot_round_trip(hutch, backend):
     assert [s["name"] for s in snaps] == ["s1"] and snaps[0]["size"] > 0
     assert "s1" in hutch.ok("snapshot", ctid, "list").stdout
     hutch.start(ctid)
+    if backend == "image":  # its file system is written by the kernel: copied only at rest
+        assert "running" in hutch.fails("snapshot", ctid, "create", "live")
+    else:  # a tree is copied file by file, running or not
+        hutch.ok("snapshot", ctid, "create", "live")
+        hutch.ok("snapshot", ctid, "delete", "live")
     hutch.ok("exec", ctid, "rm", "/file")
     assert "running" in hutch.fails("snapshot", ctid, "restore", "s1")
     hutch.ok("stop", "--kill", ctid)
@@ -159,3 +168,20 @@ def test_snapshot_round_trip(hutch, backend):
     hutch.ok("snapshot", ctid, "delete", "s1")
     assert hutch.json("snapshot", ctid, "list") == []
     assert "no snapshot" in hutch.fails("snapshot", ctid, "delete", "s1")
+
+
+@pytest.mark.parametrize("backend", ("dir", "overlay"))
+def test_a_saved_hostname_reaches_a_root_on_the_host_at_rest(hutch, backend):
+    """dir: the rootfs is the data, so `set --save` on a stopped container writes its
+    /etc/hostname at once; an overlay root exists only in its init's mount namespace (the
+    init writes the file at every start)."""
+    ctid = _create(hutch, backend)
+    hutch.ok("set", ctid, "--hostname", "rest.example", "--save")
+    written = hutch.rootfs(ctid) / "etc/hostname"
+    if backend == "dir":
+        assert written.read_text() == "rest.example\n"
+    else:
+        assert not written.exists()  # the empty mount point
+    hutch.start(ctid)
+    assert hutch.ok("exec", ctid, "hostname").stdout == "rest.example\n"
+    hutch.ok("stop", "--kill", ctid)

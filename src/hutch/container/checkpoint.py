@@ -327,8 +327,8 @@ def _mount_spec(  # type: ignore[no-untyped-def]
     from hutch.container.mounts import cgroup_plan, console_plan, container_plan, lxcfs_proc_files
     from hutch.container.netplan import own_netns
     from hutch.container.restore_mounts import MountSpec
+    from hutch.container.rootfs import root_mount
     from hutch.container.runtime import outside_plan_of
-    from hutch.storage import backends
 
     idmap = cfg.idmap
     return MountSpec(
@@ -346,7 +346,7 @@ def _mount_spec(  # type: ignore[no-untyped-def]
         # every container has one (a privileged one maps IDs to themselves), but one
         # dumped by a hutch that ran privileged containers without: as it was dumped
         userns=meta.get("idmap_base") is not None,
-        root_mount=backends.root_mount(host.paths, cfg),
+        root_mount=root_mount(host.paths, cfg),
     )
 
 

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-from dataclasses import dataclass
-
+from hutch.container import rootfs
 from hutch.container.host import Host
 from hutch.container.lifecycle import require
 from hutch.container.lock import container_lock
 from hutch.container.state import running_state
-from hutch.errors import OperationFailed, StateConflict
+from hutch.errors import StateConflict
 from hutch.paths import Paths
-from hutch.storage import backends, snapshots
+from hutch.storage import snapshots
+from hutch.storage.backends import Usage
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,9 +27,10 @@ def snapshot_create(host: Host, ctid: str, name: str) -> snapshots.Snapshot:
     half-written, as with any file copy); an image only while stopped."""
     cfg = require(host, ctid)
     with container_lock(host.paths, ctid):
-        if cfg.storage_backend == "image":
-            _refuse_running(host, ctid, f"snapshot the image of {ctid}")
-        return snapshots.create(host.paths.ct_dir(ctid), cfg.storage_backend, name)
+        backend = rootfs.backend_of(cfg)
+        if not backend.snapshot_running:
+            _refuse_running(host, ctid, f"snapshot the {backend.name} of {ctid}")
+        return snapshots.create(host.paths.ct_dir(ctid), backend, name)
 
 
 def snapshot_list(host: Host, ctid: str) -> list[snapshots.Snapshot]:
@@ -43,7 +42,7 @@ def snapshot_restore(host: Host, ctid: str, name: str) -> snapshots.Snapshot:
     cfg = require(host, ctid)
     with container_lock(host.paths, ctid):
         _refuse_running(host, ctid, f"restore snapshot {name}")
-        return snapshots.restore(host.paths.ct_dir(ctid), cfg.storage_backend, name)
+        return snapshots.restore(host.paths.ct_dir(ctid), rootfs.backend_of(cfg), name)
 
 
 def snapshot_delete(host: Host, ctid: str, name: str) -> None:
@@ -52,62 +51,9 @@ def snapshot_delete(host: Host, ctid: str, name: str) -> None:
         snapshots.delete(host.paths.ct_dir(ctid), name)
 
 
-@dataclass(frozen=True)
-class Usage:
-    backend: str
-    quota: bool  # enforced by the kernel (image); else only measured
-    used_bytes: int
-    used_inodes: int
-    soft_bytes: int | None
-    hard_bytes: int | None
-    soft_inodes: int | None
-    hard_inodes: int | None
-
-    def to_dict(self) -> dict[str, object]:
-        return dict(self.__dict__)
-
-
 def usage(paths: Paths, cfg: ContainerConfig) -> Usage:
     """Bytes and inodes in use. image: its file system's counters (statvfs through the init
     when running, the superblock when stopped); dir and overlay: the files counted (overlay:
     its own upper layer; the shared template layer is not the container's)."""
-    soft, hard = backends.disk_limits(cfg)
-    isoft, ihard = backends.inode_limits(cfg)
-    ctdir = paths.ct_dir(cfg.ctid)
-    if cfg.storage_backend != "image":
-        used, inodes = snapshots.disk_usage(backends.data_path(ctdir, cfg.storage_backend))
-        return Usage(cfg.storage_backend, False, used, inodes, soft, hard, isoft, ihard)
     st = running_state(paths, cfg.ctid)
-    if st is not None:
-        v = os.statvfs(f"/proc/{st.pid}/root")
-        blocks, bfree, files, ffree, bsize = v.f_blocks, v.f_bfree, v.f_files, v.f_ffree, v.f_frsize
-    else:
-        sb = superblock(str(ctdir / backends.IMAGE))
-        blocks, bfree = sb["Block count"], sb["Free blocks"]
-        files, ffree, bsize = sb["Inode count"], sb["Free inodes"], sb["Block size"]
-    return Usage(
-        "image",
-        True,
-        (blocks - bfree) * bsize,
-        files - ffree,
-        soft,
-        hard,
-        isoft,
-        ihard or files,
-    )
-
-
-def superblock(image: str) -> dict[str, int]:
-    """The numeric fields of `dumpe2fs -h` ("Block count": 262144, ...)."""
-    try:
-        r = subprocess.run(["dumpe2fs", "-h", image], capture_output=True, text=True)
-    except FileNotFoundError:
-        raise OperationFailed("dumpe2fs not found (apt install e2fsprogs)") from None
-    if r.returncode != 0:
-        raise OperationFailed(f"cannot read the file system of {image}: {r.stderr.strip()}")
-    out: dict[str, int] = {}
-    for line in r.stdout.splitlines():
-        key, sep, value = line.partition(":")
-        if sep and value.strip().isdigit():
-            out[key.strip()] = int(value.strip())
-    return out
+    return rootfs.usage(paths, cfg, None if st is None else st.pid)

@@ -13,9 +13,10 @@ from hutch.config import KEY_BY_NAME, ContainerConfig, load, render_new, validat
 from hutch.container.ctid import container_ids, valid_id
 from hutch.container.host import Host
 from hutch.container.lock import container_lock
+from hutch.container.rootfs import backend_of, make_storage
 from hutch.container.state import running_state
 from hutch.errors import AlreadyExists, InvalidConfig, NotFound, OperationFailed, StateConflict
-from hutch.storage import backends, templates
+from hutch.storage import templates
 
 
 def exists(host: Host, ctid: str) -> bool:
@@ -64,7 +65,7 @@ def create(
         _staged(host, ctid) as staging,
     ):
         cfg = _write_config(staging, ctid, values)
-        backends.make(host.paths, cfg, staging)
+        make_storage(host.paths, cfg, staging)
         _write_hostname(staging, cfg)
     return cfg
 
@@ -143,10 +144,11 @@ def _refuse_running(host: Host, ctid: str, hint: str) -> None:
 
 
 def _write_hostname(staging: Path, cfg: ContainerConfig) -> None:
-    """dir: always, so the template's /etc/hostname never wins over the default (the ID);
-    the other backends' inits write it at every start. Not strict: a clone copies a rootfs
-    its container controls; a file it made unusable is skipped here and warned of at start."""
-    if cfg.storage_backend == "dir":
+    """A root on the host (dir): always, so the template's /etc/hostname never wins over the
+    default (the ID); the other backends' inits write it at every start. Not strict: a clone
+    copies a rootfs its container controls; a file it made unusable is skipped here and
+    warned of at start."""
+    if backend_of(cfg).root_on_host:
         from hutch.container.hostname import write_hostname_files
 
         write_hostname_files(str(staging / "rootfs"), cfg.effective_hostname, strict=False)
@@ -177,8 +179,9 @@ def clone(host: Host, ctid: str, new_id: str) -> ContainerConfig:
         _refuse_running(host, ctid, "stop it first, or clone a snapshot of it")
         with _idmap_chosen(host, values), _staged(host, new_id) as staging:
             new = _write_config(staging, new_id, values)
-            backends.copy_storage(src_dir, staging, cfg.storage_backend)
-            backends.shift_storage(staging, new, cfg.idmap)
+            backend = backend_of(cfg)
+            backend.copy(src_dir, staging)
+            backend.shift(staging, cfg.idmap, new.idmap)
             _write_hostname(staging, new)
     return new
 

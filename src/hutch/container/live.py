@@ -99,11 +99,12 @@ def _network(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfi
 
 def _diskspace(host: Host, st: RunState, cfg: ContainerConfig, old: ContainerConfig) -> list[str]:
     """Grow the image live (never shrunk: refused before anything changes)."""
-    from hutch.storage.backends import grow_image
+    from hutch.container.rootfs import backend_of, grow
 
-    if cfg.storage_backend != "image":
-        return [f"the {cfg.storage_backend} backend has no disk quota: --diskspace is only kept"]
-    grow_image(host.paths, cfg, st.pid)
+    backend = backend_of(cfg)
+    if not backend.has_quota:
+        return [f"the {backend.name} backend has no disk quota: --diskspace is only kept"]
+    grow(host.paths, cfg, st.pid)
     return []
 
 
@@ -214,7 +215,7 @@ def change_settings(
             for cfg in [new] * (st is not None) + [new_saved] * save:
                 limits_of(cfg)
         if "storage.diskspace" in changes:
-            from hutch.storage.backends import check_resize
+            from hutch.container.rootfs import check_resize
 
             check_resize(host.paths, new if st is not None else new_saved)  # never shrinks
         if st is not None:
@@ -260,14 +261,16 @@ def _apply_live(
 
 def _apply_stopped(host: Host, new: ContainerConfig, changes: Mapping[str, Any]) -> bool:
     """What a saved change does to a stopped container's files; True if its image grew."""
-    if "hostname" in changes and new.storage_backend == "dir":
+    from hutch.container.rootfs import backend_of
+
+    if "hostname" in changes and backend_of(new).root_on_host:
         # (overlay and image roots get theirs from the init at every start)
         from hutch.container.hostname import write_hostname_files
 
         with refused_files(new.ctid, "hostname"):
             write_hostname_files(str(host.paths.ct_rootfs(new.ctid)), new.effective_hostname)
     if "storage.diskspace" in changes:
-        from hutch.storage.backends import grow_image
+        from hutch.container.rootfs import grow
 
-        return bool(grow_image(host.paths, new, None))
+        return bool(grow(host.paths, new, None))
     return False

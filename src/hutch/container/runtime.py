@@ -71,11 +71,11 @@ def launch(host: Host, cfg: ContainerConfig, with_console: bool = True) -> Start
         # made 0700 at create; a directory a migration or an import brought is made so here:
         # no host user may traverse into the rootfs (its setuid binaries, its devices)
         os.chmod(ctdir, 0o700)
+    from hutch.container import rootfs as storage
     from hutch.container.hostname import write_hostname_files
-    from hutch.storage import backends
 
-    root_mount = backends.root_mount(host.paths, cfg)
-    backends.grow_image(host.paths, cfg, None)  # a --diskspace saved while stopped
+    root_mount = storage.root_mount(host.paths, cfg)
+    storage.grow(host.paths, cfg, None)  # a --diskspace saved while stopped
     if root_mount is None and cfg.hostname is not None:
         # a configured host name wins over a live, unsaved `set` (the init reads these files);
         # not strict: junk the container left in its own /etc is skipped with a warning

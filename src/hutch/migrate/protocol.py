@@ -30,6 +30,7 @@ from typing import Any
 
 from hutch.container import lifecycle
 from hutch.container.host import Host
+from hutch.container.rootfs import backend_of
 from hutch.container.state import running_state
 from hutch.errors import (
     AlreadyExists,
@@ -41,7 +42,7 @@ from hutch.errors import (
 )
 from hutch.migrate.progress import Progress, human_bytes
 from hutch.migrate.transport import Remote, run_bounded
-from hutch.storage import backends
+from hutch.storage.backends import Backend
 
 PRECOPY_PASSES = 5  # live rootfs copies before the freeze, at most
 PRECOPY_SMALL = 4 << 20  # a pass that sent less than this is close enough
@@ -112,7 +113,7 @@ def migrate(host: Host, ctid: str, opts: Options) -> Result:
         hello = _check_target(remote, ctid)
         if opts.online:
             _check_online(cfg.security_idmap, hello, remote, opts.local_verbs)
-        return _Migration(host, ctid, cfg.storage_backend, cfg.template, remote, hello, prog,
+        return _Migration(host, ctid, backend_of(cfg), cfg.template, remote, hello, prog,
                           opts, was_running).run()  # fmt: skip
 
 
@@ -175,7 +176,7 @@ class _Migration:
         self,
         host: Host,
         ctid: str,
-        backend: str,
+        backend: Backend,
         template: str | None,
         remote: Remote,
         hello: dict[str, Any],
@@ -203,7 +204,7 @@ class _Migration:
             raise
         self.prog.say(
             f"target ready: hutch {self.hello.get('version')} at {self.hello.get('root')}, "
-            f"{self.backend} backend, {'running' if self.was_running else 'stopped'}"
+            f"{self.backend.name} backend, {'running' if self.was_running else 'stopped'}"
         )
         self.prog.step("checked")
         downtime = self._online() if self.opts.online else self._offline()
@@ -232,7 +233,7 @@ class _Migration:
     def _template(self) -> None:
         """An overlay container's lower layer is its template: bring the archive along when
         the target's cache lacks it."""
-        if self.backend != "overlay":
+        if not self.backend.shares_template:
             return
         name = self.template or "busybox"
         t = self.remote.receive("template", name)
@@ -251,7 +252,7 @@ class _Migration:
     def _copy_data(self, live: bool = False) -> int:
         """`live`: the container runs on; a file it removes between rsync's listing and its
         reading is no failure (the copy after the dump brings the tree to its last state)."""
-        data = backends.data_path(self.ctdir, self.backend)
+        data = self.backend.data_path(self.ctdir)
         src = f"{data}/" if data.is_dir() else str(data)
         dest = f"{self.staging}/{data.name}" + ("/" if data.is_dir() else "")
         # the container's own files, maybe running: never read them with the host in reach
@@ -272,7 +273,7 @@ class _Migration:
         try:
             self._copy_config()
             sent = self._copy_data()
-            self.prog.say(f"copied config and {self.backend} data ({human_bytes(sent)})")
+            self.prog.say(f"copied config and {self.backend.name} data ({human_bytes(sent)})")
             self.prog.step("copied")
             self._adopt(keep_base=False)
             self.prog.step("adopted")

@@ -29,6 +29,7 @@ from hutch.config import ContainerConfig, load, save_changes
 from hutch.container import lifecycle
 from hutch.container.host import Host
 from hutch.container.lock import container_lock
+from hutch.container.rootfs import backend_of, rootfs_of
 from hutch.errors import (
     AlreadyExists,
     DaemonError,
@@ -37,7 +38,6 @@ from hutch.errors import (
     NotFound,
     StateConflict,
 )
-from hutch.storage import backends
 
 MARK = ".migrating"
 
@@ -130,13 +130,9 @@ def adopt(host: Host, ctid: str, keep_base: bool = False) -> dict[str, Any]:
         if old is not None and base != old.base:
             save_changes(staging / "config.toml", {"security.idmap_base": base})
             cfg = load(staging / "config.toml", ctid)
-        backend = cfg.storage_backend
-        (staging / "rootfs").mkdir(mode=0o755, exist_ok=True)
-        if backend == "overlay":
-            (staging / "work").mkdir(mode=0o700, exist_ok=True)
-            (staging / "lower").mkdir(mode=0o700, exist_ok=True)
-            backends.unpacked(host.paths, cfg.template or "busybox")
-        backends.shift_storage(staging, cfg, old)
+        backend = backend_of(cfg)
+        backend.receive(host.paths, rootfs_of(host.paths, cfg, staging))
+        backend.shift(staging, old, cfg.idmap)
         (staging / MARK).write_text("unfinished: 'hutch receive abort' removes this container\n")
         os.rename(staging, ctdir)
     return {"ctid": ctid, "idmap_base": base, "shifted": old is not None and base != old.base}

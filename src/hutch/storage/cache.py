@@ -26,7 +26,6 @@ from pathlib import Path
 from hutch.errors import AlreadyExists, NotFound, StateConflict, UsageError
 from hutch.paths import Paths
 from hutch.storage.extract import FORMATS, Progress, Summary, check, detect_format, extract
-from hutch.storage.templates import BUILTIN
 
 __all__ = [
     "BUILTIN",
@@ -39,6 +38,9 @@ __all__ = [
     "template_name",
     "validate_name",
 ]
+
+# templates built on demand, listed with the cached ones but kept nowhere
+BUILTIN = ("busybox",)
 
 # file name ending -> format, longest first so `.tar.gz` is not taken for `.gz`
 SUFFIXES: tuple[tuple[str, str], ...] = (

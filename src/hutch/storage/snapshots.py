@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hutch.errors import AlreadyExists, NotFound, UsageError
-from hutch.storage.backends import DATA, copy_data, data_path, remove_tree
+from hutch.storage.backends import Backend, copy_data, disk_usage, remove_tree
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
 META = "meta.json"
@@ -51,7 +51,7 @@ def _dir(ctdir: Path, name: str) -> Path:
     return snapshots_dir(ctdir) / validate_name(name)
 
 
-def create(ctdir: Path, backend: str, name: str) -> Snapshot:
+def create(ctdir: Path, backend: Backend, name: str) -> Snapshot:
     """Copy the container's data into a new snapshot `name` (the caller holds the lock and
     has made sure the data is not being written: the container is stopped)."""
     final = _dir(ctdir, name)
@@ -62,8 +62,9 @@ def create(ctdir: Path, backend: str, name: str) -> Snapshot:
     remove_tree(partial)
     try:
         partial.mkdir(mode=0o700)
-        copy_data(data_path(ctdir, backend), partial / DATA[backend])
-        (partial / META).write_text(json.dumps({"backend": backend, "created": time.time()}))
+        copy_data(backend.data_path(ctdir), backend.data_path(partial))
+        meta = {"backend": backend.name, "created": time.time()}
+        (partial / META).write_text(json.dumps(meta))
         os.rename(partial, final)
     except BaseException:
         remove_tree(partial)
@@ -80,26 +81,24 @@ def list_snapshots(ctdir: Path) -> list[Snapshot]:
     return sorted(found, key=lambda s: s.created)
 
 
-def restore(ctdir: Path, backend: str, name: str) -> Snapshot:
+def restore(ctdir: Path, backend: Backend, name: str) -> Snapshot:
     """Put snapshot `name` back as the container's data (the container is stopped). The
     snapshot stays; the data it replaces is gone."""
     snap = _dir(ctdir, name)
     info = _read(snap)
-    if info.backend != backend:
-        raise UsageError(f"snapshot {name} is of a {info.backend} container, not {backend}")
-    live = data_path(ctdir, backend)
-    incoming = ctdir / f".{DATA[backend]}.restoring"
+    if info.backend != backend.name:
+        raise UsageError(f"snapshot {name} is of a {info.backend} container, not {backend.name}")
+    live = backend.data_path(ctdir)
+    incoming = ctdir / f".{backend.data}.restoring"
     remove_tree(incoming)
     try:
-        copy_data(snap / DATA[backend], incoming)
+        copy_data(backend.data_path(snap), incoming)
         from hutch.linux.fsops import exchange
 
         exchange(incoming, live)  # one atomic step: `live` is never missing
     finally:
         remove_tree(incoming)  # after the exchange: the replaced data
-    if backend == "overlay":  # the work dir belongs to the old upper
-        remove_tree(ctdir / "work")
-        (ctdir / "work").mkdir(mode=0o700)
+    backend.restored(ctdir)
     return info
 
 
@@ -123,37 +122,3 @@ def _read(snap: Path) -> Snapshot:
     return Snapshot(
         snap.name, float(meta.get("created", 0)), disk_usage(snap)[0], meta.get("backend", "?")
     )
-
-
-def disk_usage(path: Path) -> tuple[int, int]:
-    """(bytes allocated, inodes) below `path`, each hard-linked inode counted once."""
-    seen: set[tuple[int, int]] = set()
-    total = 0
-    stack = [str(path)]
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return 0, 0
-    seen.add((st.st_dev, st.st_ino))
-    total += st.st_blocks * 512
-    if not os.path.isdir(path) or os.path.islink(path):
-        return total, 1
-    while stack:
-        d = stack.pop()
-        try:
-            it = os.scandir(d)
-        except OSError:
-            continue
-        with it:
-            for e in it:
-                try:
-                    st = e.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                if (st.st_dev, st.st_ino) in seen:
-                    continue
-                seen.add((st.st_dev, st.st_ino))
-                total += st.st_blocks * 512
-                if e.is_dir(follow_symlinks=False):
-                    stack.append(e.path)
-    return total, len(seen)

@@ -1,4 +1,7 @@
-"""OS templates: the built-in `busybox` one (built locally) and the tarball cache."""
+"""OS templates: the built-in `busybox` one (built locally) and the tarball cache.
+
+Above `hutch.storage.cache` (which lists the built-in names with the cached ones): this
+module picks who builds a template, the cache never asks it."""
 
 from __future__ import annotations
 
@@ -10,7 +13,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from hutch.storage.extract import Progress
 
-BUILTIN = ("busybox",)
 DEFAULT_TEMPLATE = "busybox"
 
 
