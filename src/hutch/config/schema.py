@@ -929,6 +929,11 @@ def accepted(settings: Mapping[str, object]) -> dict[str, Any]:
     return out
 
 
+def rendered(values: Mapping[str, object]) -> dict[str, Any]:
+    """Typed values by key name as TOML and JSON hold them (`Key.plain`), for the wire."""
+    return {name: KEY_BY_NAME[name].plain(value) for name, value in values.items()}
+
+
 def _freeze(value: object) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
