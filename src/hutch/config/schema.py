@@ -1,13 +1,15 @@
 """The registry of container config keys and the typed config built from it.
 
 Every key a container has is one `Key` entry in `KEYS`: its TOML name, its `set` flag, how a
-command-line string is parsed, how a value read from config.toml is checked, its default,
-whether it can change on a running container, and a line of help with an example. Config
+command-line string is parsed, how a value read from config.toml is checked, how its value
+is rendered back to config.toml's text, its default, whether it can change on a running
+container, and a line of help with an example. Config
 files, `hutch set` flags, the API and the docs are all driven from this one table.
 
 Adding a key: append a `Key` to `KEYS` and the matching field to `ContainerConfig` (the field
 is the key name with dots turned into underscores: `resources.memory` -> `resources_memory`).
-A unit test checks that the two agree.
+A unit test checks that the two agree, and tests/unit/test_typed_values.py that the key's
+values read back from their rendered text (give it samples there).
 
 `parse` and `check` raise `ValueError` with a reason for a person ("must be 0 or more
 seconds, got -1"); the edges (`Key.from_cli`, `hutch.config.tomlfile`) turn it into a
