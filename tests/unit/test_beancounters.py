@@ -73,7 +73,7 @@ def test_unset_is_long_max_and_unmeasured_is_none():
 
 
 def test_enforced_resources_show_the_kernel_limits_in_pages():
-    cfg = ContainerConfig.from_values(
+    cfg = ContainerConfig.from_settings(
         "1", {"resources.numproc": "30:40", "resources.memory": "64M"}
     )
     c = counters(
@@ -106,13 +106,13 @@ def test_physpages_barrier_is_the_kernel_soft_limit():
 
 def test_the_kernel_limit_wins_over_the_config_for_enforced_ones():
     # changed live without --save: the kernel's limit is what holds
-    cfg = ContainerConfig.from_values("1", {"resources.numproc": "100"})
+    cfg = ContainerConfig.from_settings("1", {"resources.numproc": "100"})
     n = rows_by_name(bc.compute(cfg, counters(pids=1, pids_limit=50), procs(), {}))["numproc"]
     assert (n.barrier, n.limit) == (50, 50)
 
 
 def test_accounting_only_resources_take_barrier_and_limit_from_the_config():
-    cfg = ContainerConfig.from_values(
+    cfg = ContainerConfig.from_settings(
         "1",
         {
             "ubc.kmemsize": "27525120:29360120",

@@ -25,7 +25,7 @@ def config(**flags: str) -> ContainerConfig:
     for flag, text in flags.items():
         key = KEY_BY_FLAG[flag]
         values[key.name] = key.from_cli(text)
-    return ContainerConfig.from_values("101", values)
+    return ContainerConfig.from_settings("101", values)
 
 
 def limits(**flags: str) -> Limits:

@@ -66,7 +66,7 @@ def test_an_empty_or_nat_only_record():
 
 
 def test_the_plans_interfaces_round_trip_as_specs():
-    plan = network_plan(ContainerConfig(ctid="101", network_netif=(NETIF,)), "/")
+    plan = network_plan(ContainerConfig.from_settings("101", {"network.netif": (NETIF,)}), "/")
     (n,) = plan.netifs
     assert NetifPlan.from_json(json.loads(json.dumps(n.to_json()))) == n
 
@@ -110,11 +110,13 @@ def test_every_mode_has_the_one_interface():
 def test_what_a_checkpoint_refuses_comes_from_the_modes():
     from hutch.network.setup import host_ends, refusals
 
-    cfg = ContainerConfig(
-        ctid="101",
-        network_netif=(NETIF, "ifname=eth1,type=macvlan,link=up0"),
-        network_ip_address=("198.18.9.1",),
-        network_netdev=("dummy7",),
+    cfg = ContainerConfig.from_settings(
+        "101",
+        {
+            "network.netif": (NETIF, "ifname=eth1,type=macvlan,link=up0"),
+            "network.ip_address": ("198.18.9.1",),
+            "network.netdev": ("dummy7",),
+        },
     )
     plan = network_plan(cfg, "/")
     assert refusals(plan) == [

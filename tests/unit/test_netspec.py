@@ -11,8 +11,11 @@ from hutch.config.netspec import (
     forward,
     parse_addresses,
     parse_forward,
+    parse_forwards,
     parse_netif,
     parse_netifs,
+    render_addresses,
+    render_forwards,
 )
 from hutch.network.names import host_name, stable_mac
 from hutch.network.spec import Forward
@@ -72,7 +75,9 @@ def test_netif_list_refuses_duplicates_and_reserved_names():
 
 
 def test_addresses_are_normalised_and_deduplicated():
-    assert parse_addresses("198.18.1.1, 2001:db8:0::1 198.18.1.1") == ("198.18.1.1", "2001:db8::1")
+    got = parse_addresses("198.18.1.1, 2001:db8:0::1 198.18.1.1")
+    assert got == (ip_address("198.18.1.1"), ip_address("2001:db8::1"))
+    assert render_addresses(got) == ["198.18.1.1", "2001:db8::1"]
     with pytest.raises(ValueError):
         parse_addresses("198.18.1.1/32")
 
@@ -80,6 +85,8 @@ def test_addresses_are_normalised_and_deduplicated():
 @pytest.mark.parametrize("good", ["tcp:8080:80", "udp:53:53:198.18.0.2"])
 def test_forwards(good):
     assert parse_forward(good) == good
+    assert forward(good).to_text() == good
+    assert render_forwards(parse_forwards(good)) == [good]
 
 
 def test_forwards_as_typed_values():

@@ -29,7 +29,9 @@ NONE: frozenset[str] = frozenset()
 
 
 def plan(*netifs: str, venet: tuple[str, ...] = ()) -> NetworkPlan:
-    cfg = ContainerConfig(ctid="101", network_netif=netifs, network_ip_address=venet)
+    cfg = ContainerConfig.from_settings(
+        "101", {"network.netif": netifs, "network.ip_address": venet}
+    )
     return network_plan(cfg, "/")
 
 

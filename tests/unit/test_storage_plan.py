@@ -17,7 +17,7 @@ from hutch.storage.backends import Quota, Rootfs
 
 
 def cfg(**values: object) -> ContainerConfig:
-    return ContainerConfig.from_values("101", values)
+    return ContainerConfig.from_settings("101", values)
 
 
 def test_backend_key():

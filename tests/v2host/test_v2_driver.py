@@ -27,7 +27,7 @@ def _cfg(ctid: str, **res: object) -> ContainerConfig:
     # privileged: the rootfs is the host's busybox tree, its files the host's own IDs
     values: dict[str, object] = {f"resources.{k}": v for k, v in res.items()}
     values["security.privileged"] = True
-    return ContainerConfig.from_values(ctid, values)
+    return ContainerConfig.from_settings(ctid, values)
 
 
 def _read(group: Path, knob: str) -> str:

@@ -78,10 +78,11 @@ def _change(args: argparse.Namespace, ctid: str, changes: dict, add: dict, remov
     """Through hutchd when it runs (one writer), else here; both under the container's
     lock. -> SetResult"""
     from hutch.api.client import Client
+    from hutch.config.schema import rendered
     from hutch.container.live import SetResult, change_settings
 
     client = Client(common.paths(args), autostart=False)
     if client.ping_ok():
-        body = {"changes": changes, "add": add, "remove": remove, "save": args.save}
+        body = {"changes": rendered(changes), "add": add, "remove": remove, "save": args.save}
         return SetResult.from_dict(client.call("POST", f"/v1/containers/{ctid}/settings", body))
     return change_settings(common.host(args), ctid, changes, args.save, add=add, remove=remove)

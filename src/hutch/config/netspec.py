@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from ipaddress import IPv4Address, IPv6Address
 
 from hutch.network import modes
 from hutch.network.modes.macvlan import MODES as MACVLAN_MODES
@@ -124,7 +125,7 @@ def canonical_netif(text: str) -> str:
     return parse_netif(text).to_text()
 
 
-def parse_netifs(value: object) -> tuple[str, ...]:
+def parse_netifs(value: object) -> tuple[Netif, ...]:
     items = _strings(value)
     netifs = [parse_netif(i) for i in items]
     names = [n.ifname for n in netifs]
@@ -133,7 +134,7 @@ def parse_netifs(value: object) -> tuple[str, ...]:
         raise ValueError(f"interface {sorted(dup)[0]} is defined twice")
     if "venet0" in names or "lo" in names:
         raise ValueError("venet0 and lo are hutch's own interface names")
-    return tuple(n.to_text() for n in netifs)
+    return tuple(netifs)
 
 
 def _strings(value: object) -> list[str]:
@@ -144,8 +145,8 @@ def _strings(value: object) -> list[str]:
     raise ValueError("expected an array of strings")
 
 
-def parse_addresses(value: object) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(address(v) for v in _split_words(value)))
+def parse_addresses(value: object) -> tuple[IPAddress, ...]:
+    return tuple(dict.fromkeys(ip_address(v) for v in _split_words(value)))
 
 
 def parse_ifnames(value: object) -> tuple[str, ...]:
@@ -193,8 +194,24 @@ def forward(text: str) -> Forward:
     return Forward(proto, int(host_port), int(ct_port), ip_address(addr) if addr else None)
 
 
-def parse_forwards(value: object) -> tuple[str, ...]:
-    return tuple(parse_forward(v) for v in _split_words(value))
+def parse_forwards(value: object) -> tuple[Forward, ...]:
+    return tuple(forward(v) for v in _split_words(value))
+
+
+# Renderers: typed list items -> the strings config.toml keeps. Text given where a typed
+# value is due (the library edge takes both) passes through, for the check to read.
+
+
+def render_netifs(netifs: tuple[Netif | str, ...]) -> list[object]:
+    return [n.to_text() if isinstance(n, Netif) else n for n in netifs]
+
+
+def render_addresses(addresses: tuple[IPAddress | str, ...]) -> list[object]:
+    return [str(a) if isinstance(a, (IPv4Address, IPv6Address)) else a for a in addresses]
+
+
+def render_forwards(forwards: tuple[Forward | str, ...]) -> list[object]:
+    return [f.to_text() if isinstance(f, Forward) else f for f in forwards]
 
 
 def parse_mode(text: str) -> str:

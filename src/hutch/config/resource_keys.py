@@ -7,10 +7,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from hutch.config import units
+from hutch.config.values import IoRate, Pair
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    Parse = Callable[[str], Any]
+    Check = Callable[[object], Any]
+    Render = Callable[[Any], Any]
 
 
 def _int_range(lo: int, hi: int | None, what: str) -> Callable[[str], int]:
@@ -48,8 +53,8 @@ def _str_check(parse: Callable[[str], Any]) -> Callable[[object], Any]:
     return check
 
 
-def _list_check(parse: Callable[[str], tuple[str, ...]]) -> Callable[[object], tuple[str, ...]]:
-    def check(value: object) -> tuple[str, ...]:
+def _list_check(parse: Callable[[str], tuple[Any, ...]]) -> Callable[[object], tuple[Any, ...]]:
+    def check(value: object) -> tuple[Any, ...]:
         if isinstance(value, str):
             return parse(value)
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
@@ -59,18 +64,44 @@ def _list_check(parse: Callable[[str], tuple[str, ...]]) -> Callable[[object], t
     return check
 
 
-def _iops(text: str) -> tuple[str, ...]:
+def _iops(text: str) -> tuple[IoRate, ...]:
     return units.parse_io_rules(text, rate="count")
 
 
-# (name, flag, kind, parse, check, help) — defaults are None: unset means unlimited
-RESOURCES: tuple[tuple[str, str, str, Callable[[str], Any], Callable[[object], Any], str], ...] = (
+# Renderers: a typed value -> its TOML value. Text given where a typed value is due (the
+# library edge takes both) passes through, for the check to read.
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _text(render: Callable[[Any], str], typed: type) -> Callable[[Any], Any]:
+    def text(value: Any) -> Any:
+        return render(value) if isinstance(value, typed) and not isinstance(value, bool) else value
+
+    return text
+
+
+def _rules_text(rate: str) -> Callable[[Any], list[Any]]:
+    def text(rules: Any) -> list[Any]:
+        return [units.render_io_rule(r, rate) if isinstance(r, IoRate) else r for r in rules]
+
+    return text
+
+
+render_size_pair = _text(units.render_size_pair, Pair)
+render_count_pair = _text(units.render_count_pair, Pair)
+
+# (name, flag, kind, parse, check, render, help) — defaults are None: unset means unlimited
+RESOURCES: tuple[tuple[str, str, str, Parse, Check, Render, str], ...] = (
     (
         "resources.memory",
         "memory",
         "size-pair",
-        units.parse_size_pair,
-        _str_check(units.parse_size_pair),
+        units.size_pair,
+        _str_check(units.size_pair),
+        render_size_pair,
         "RAM limit, e.g. --memory 512M, or --memory 256M:512M (soft:hard, as barrier:limit)",
     ),
     (
@@ -79,6 +110,7 @@ RESOURCES: tuple[tuple[str, str, str, Callable[[str], Any], Callable[[object], A
         "size",
         units.parse_size,
         _str_check(units.parse_size),
+        _text(units.render_size, int),
         "swap the container may use on top of its RAM, e.g. --swap 1G (0: none)",
     ),
     (
@@ -87,6 +119,7 @@ RESOURCES: tuple[tuple[str, str, str, Callable[[str], Any], Callable[[object], A
         "int",
         _int_range(8, 500000, "cpuunits"),
         _int_check(_int_range(8, 500000, "cpuunits")),
+        _same,
         "relative CPU weight as in OpenVZ, e.g. --cpuunits 3000 (default 1000)",
     ),
     (
@@ -95,6 +128,7 @@ RESOURCES: tuple[tuple[str, str, str, Callable[[str], Any], Callable[[object], A
         "int",
         _int_range(0, None, "cpulimit"),
         _int_check(_int_range(0, None, "cpulimit")),
+        _same,
         "CPU cap in percent of one CPU, e.g. --cpulimit 150 (1.5 CPUs; 0: no cap)",
     ),
     (
@@ -103,6 +137,7 @@ RESOURCES: tuple[tuple[str, str, str, Callable[[str], Any], Callable[[object], A
         "int",
         _int_range(1, 4096, "cpus"),
         _int_check(_int_range(1, 4096, "cpus")),
+        _same,
         "number of CPUs the container may use at once, e.g. --cpus 2",
     ),
     (
@@ -111,14 +146,16 @@ RESOURCES: tuple[tuple[str, str, str, Callable[[str], Any], Callable[[object], A
         "cpulist",
         units.parse_cpulist,
         _str_check(units.parse_cpulist),
+        _same,
         "pin to these CPUs, e.g. --cpuset 0-1,3",
     ),
     (
         "resources.numproc",
         "numproc",
         "count-pair",
-        units.parse_count_pair,
-        _str_check(units.parse_count_pair),
+        units.count_pair,
+        _str_check(units.count_pair),
+        render_count_pair,
         "maximum number of tasks (OpenVZ NUMPROC), e.g. --numproc 300 or 300:300",
     ),
     (
@@ -127,6 +164,7 @@ RESOURCES: tuple[tuple[str, str, str, Callable[[str], Any], Callable[[object], A
         "int",
         _int_range(0, 7, "ioprio"),
         _int_check(_int_range(0, 7, "ioprio")),
+        _same,
         "block IO priority 0-7 as in OpenVZ, e.g. --ioprio 6 (default 4; mapped to the IO weight)",
     ),
     (
@@ -135,6 +173,7 @@ RESOURCES: tuple[tuple[str, str, str, Callable[[str], Any], Callable[[object], A
         "io-rules",
         units.parse_io_rules,
         _list_check(units.parse_io_rules),
+        _rules_text("size"),
         "bytes/s per device, e.g. --iolimit sda=10M:5M (read:write), comma-separated",
     ),
     (
@@ -143,6 +182,7 @@ RESOURCES: tuple[tuple[str, str, str, Callable[[str], Any], Callable[[object], A
         "io-rules",
         _iops,
         _list_check(_iops),
+        _rules_text("count"),
         "operations/s per device, e.g. --iopslimit sda=500:200 (read:write)",
     ),
 )
@@ -173,5 +213,9 @@ UBC: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def ubc_parser(unit: str) -> Callable[[str], str]:
-    return units.parse_size_pair if unit == "bytes" else units.parse_count_pair
+def ubc_parser(unit: str) -> Callable[[str], Pair]:
+    return units.size_pair if unit == "bytes" else units.count_pair
+
+
+def ubc_renderer(unit: str) -> Callable[[Any], str]:
+    return render_size_pair if unit == "bytes" else render_count_pair

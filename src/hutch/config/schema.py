@@ -1,13 +1,15 @@
 """The registry of container config keys and the typed config built from it.
 
 Every key a container has is one `Key` entry in `KEYS`: its TOML name, its `set` flag, how a
-command-line string is parsed, how a value read from config.toml is checked, its default,
-whether it can change on a running container, and a line of help with an example. Config
+command-line string is parsed, how a value read from config.toml is checked, how its value
+is rendered back to config.toml's text, its default, whether it can change on a running
+container, and a line of help with an example. Config
 files, `hutch set` flags, the API and the docs are all driven from this one table.
 
 Adding a key: append a `Key` to `KEYS` and the matching field to `ContainerConfig` (the field
 is the key name with dots turned into underscores: `resources.memory` -> `resources_memory`).
-A unit test checks that the two agree.
+A unit test checks that the two agree, and tests/unit/test_typed_values.py that the key's
+values read back from their rendered text (give it samples there).
 
 `parse` and `check` raise `ValueError` with a reason for a person ("must be 0 or more
 seconds, got -1"); the edges (`Key.from_cli`, `hutch.config.tomlfile`) turn it into a
@@ -28,11 +30,15 @@ from hutch.config.netspec import (
     parse_ifnames,
     parse_mode,
     parse_netifs,
+    render_addresses,
+    render_forwards,
+    render_netifs,
 )
-from hutch.config.resource_keys import RESOURCES, UBC, _str_check, ubc_parser
+from hutch.config.resource_keys import RESOURCES, UBC, _str_check, ubc_parser, ubc_renderer
+from hutch.config.values import IoRate, Pair
 from hutch.errors import UsageError
 from hutch.network.modes import DEFAULT_NETNS
-from hutch.network.spec import FILTER_GROUPS
+from hutch.network.spec import FILTER_GROUPS, Forward, IPAddress, Netif
 
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations only need it here
 if TYPE_CHECKING:
@@ -275,6 +281,11 @@ def _checked(parse: Callable[[str], Any]) -> Callable[[object], Any]:
     return check
 
 
+def _plain(value: Any) -> Any:
+    """The TOML value of a key whose value is already plain: tuples become arrays."""
+    return list(value) if isinstance(value, tuple) else value
+
+
 # -- the registry ----------------------------------------------------------------------
 
 
@@ -293,6 +304,23 @@ class Key:
     # list keys edited item by item, as vzctl's --ipadd/--ipdel: the flags without dashes
     add_flag: str | None = None
     del_flag: str | None = None
+    # typed value -> its TOML (and JSON) value, which `check` reads back to the same value;
+    # where values leave: config.toml, `hutch config`, the run record, the daemon's wire
+    render: Callable[[Any], Any] = _plain
+
+    def plain(self, value: Any) -> Any:
+        """`render`, None (unset) kept."""
+        return None if value is None else self.render(value)
+
+    def accept(self, value: object) -> Any:
+        """A value as the library takes it (hutch.Container.set, the API): the typed value
+        (`Pair`, `Netif`, an `ipaddress` address...), its TOML form, or a string as on the
+        command line; checked all the same. ValueError(reason) if bad; None stays None."""
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return self.parse(value)
+        return self.check(self.render(value))
 
     @property
     def attr(self) -> str:
@@ -397,8 +425,8 @@ KEYS: tuple[Key, ...] = (
 )
 
 KEYS += tuple(
-    Key(name=n, flag=f, kind=k, parse=p, check=c, default=None, live=True, help=h)
-    for n, f, k, p, c, h in RESOURCES
+    Key(name=n, flag=f, kind=k, parse=p, check=c, default=None, live=True, help=h, render=r)
+    for n, f, k, p, c, r, h in RESOURCES
 ) + tuple(
     Key(
         name=f"ubc.{n}",
@@ -409,6 +437,7 @@ KEYS += tuple(
         default=None,
         live=True,
         help=f"OpenVZ {n.upper()}, barrier:limit in {u}, e.g. --{n} 1000:1100 ({h})",
+        render=ubc_renderer(u),
     )
     for n, u, h in UBC
 )
@@ -450,6 +479,7 @@ KEYS += (
         help="venet addresses (routed, /32 and /128), e.g. --ipadd 198.18.1.10 (repeatable)",
         add_flag="ipadd",
         del_flag="ipdel",
+        render=render_addresses,
     ),
     Key(
         name="network.nameserver",
@@ -460,6 +490,7 @@ KEYS += (
         default=(),
         live=True,
         help="DNS servers for /etc/resolv.conf, e.g. --nameserver 198.18.0.1",
+        render=render_addresses,
     ),
     Key(
         name="network.searchdomain",
@@ -483,6 +514,7 @@ KEYS += (
         "vzctl's eth1,MAC,HOST_IFNAME,HOST_MAC,BRIDGE; --netif_del eth1",
         add_flag="netif_add",
         del_flag="netif_del",
+        render=render_netifs,
     ),
     Key(
         name="network.netdev",
@@ -507,6 +539,7 @@ KEYS += (
         help="host port -> container port, e.g. --forward_add tcp:8080:80",
         add_flag="forward_add",
         del_flag="forward_del",
+        render=render_forwards,
     ),
     Key(
         name="network.allow_spoof",
@@ -753,7 +786,10 @@ TABLES: frozenset[str] = frozenset(
 class ContainerConfig:
     """A container's validated configuration: one field per `Key`, plus its ID.
 
-    List values are tuples, so a config is immutable and hashable. Build one with
+    List values are tuples, so a config is immutable and hashable. Values are typed, parsed
+    once where they come in: sizes as bytes, barrier:limit as `values.Pair`, IO rules as
+    `values.IoRate`, addresses as `ipaddress` objects, interfaces as `spec.Netif`, forwards as
+    `spec.Forward` (each key's `render` writes them back as text). Build one with
     `from_values` (defaults filled) or `hutch.config.load`; change one with `with_changes`.
     """
 
@@ -766,44 +802,44 @@ class ContainerConfig:
     onboot: bool = False
     description: str = ""
     environment: tuple[str, ...] = ()
-    resources_memory: str | None = None
-    resources_swap: str | None = None
+    resources_memory: Pair | None = None
+    resources_swap: int | None = None
     resources_cpuunits: int | None = None
     resources_cpulimit: int | None = None
     resources_cpus: int | None = None
     resources_cpuset: str | None = None
-    resources_numproc: str | None = None
+    resources_numproc: Pair | None = None
     resources_ioprio: int | None = None
-    resources_iolimit: tuple[str, ...] | None = None
-    resources_iopslimit: tuple[str, ...] | None = None
-    ubc_physpages: str | None = None
-    ubc_swappages: str | None = None
-    ubc_privvmpages: str | None = None
-    ubc_kmemsize: str | None = None
-    ubc_lockedpages: str | None = None
-    ubc_shmpages: str | None = None
-    ubc_vmguarpages: str | None = None
-    ubc_oomguarpages: str | None = None
-    ubc_numfile: str | None = None
-    ubc_numflock: str | None = None
-    ubc_numpty: str | None = None
-    ubc_numsiginfo: str | None = None
-    ubc_numtcpsock: str | None = None
-    ubc_numothersock: str | None = None
-    ubc_tcpsndbuf: str | None = None
-    ubc_tcprcvbuf: str | None = None
-    ubc_othersockbuf: str | None = None
-    ubc_dgramrcvbuf: str | None = None
-    ubc_dcachesize: str | None = None
-    ubc_numiptent: str | None = None
-    ubc_avnumproc: str | None = None
+    resources_iolimit: tuple[IoRate, ...] | None = None
+    resources_iopslimit: tuple[IoRate, ...] | None = None
+    ubc_physpages: Pair | None = None
+    ubc_swappages: Pair | None = None
+    ubc_privvmpages: Pair | None = None
+    ubc_kmemsize: Pair | None = None
+    ubc_lockedpages: Pair | None = None
+    ubc_shmpages: Pair | None = None
+    ubc_vmguarpages: Pair | None = None
+    ubc_oomguarpages: Pair | None = None
+    ubc_numfile: Pair | None = None
+    ubc_numflock: Pair | None = None
+    ubc_numpty: Pair | None = None
+    ubc_numsiginfo: Pair | None = None
+    ubc_numtcpsock: Pair | None = None
+    ubc_numothersock: Pair | None = None
+    ubc_tcpsndbuf: Pair | None = None
+    ubc_tcprcvbuf: Pair | None = None
+    ubc_othersockbuf: Pair | None = None
+    ubc_dgramrcvbuf: Pair | None = None
+    ubc_dcachesize: Pair | None = None
+    ubc_numiptent: Pair | None = None
+    ubc_avnumproc: Pair | None = None
     network_mode: str = DEFAULT_NETNS
-    network_ip_address: tuple[str, ...] = ()
-    network_nameserver: tuple[str, ...] = ()
+    network_ip_address: tuple[IPAddress, ...] = ()
+    network_nameserver: tuple[IPAddress, ...] = ()
     network_searchdomain: tuple[str, ...] = ()
-    network_netif: tuple[str, ...] = ()
+    network_netif: tuple[Netif, ...] = ()
     network_netdev: tuple[str, ...] = ()
-    network_forward: tuple[str, ...] = ()
+    network_forward: tuple[Forward, ...] = ()
     network_allow_spoof: tuple[str, ...] = ()
     storage_backend: str = "dir"
     storage_diskspace: str | None = None
@@ -825,6 +861,13 @@ class ContainerConfig:
             raise KeyError(f"not config keys: {', '.join(sorted(unknown))}")
         kwargs = {key.attr: _freeze(values.get(key.name, key.default)) for key in KEYS}
         return cls(ctid=ctid, **kwargs)
+
+    @classmethod
+    def from_settings(cls, ctid: str, settings: Mapping[str, object]) -> ContainerConfig:
+        """A config from settings as the library takes them (`Key.accept`: typed values,
+        their TOML form or command-line text); absent keys get defaults. A bad value raises
+        ValueError("<key>: <reason>")."""
+        return cls.from_values(ctid, accepted(settings))
 
     @property
     def idmap(self) -> IdMap | None:
@@ -863,13 +906,34 @@ class ContainerConfig:
         return ContainerConfig.from_values(self.ctid, values)
 
     def to_dict(self) -> dict[str, Any]:
-        """The full effective config for `hutch config ID` and JSON: every key, lists as lists,
-        the host name filled in from the ID when unset."""
+        """The full effective config for `hutch config ID` and JSON: every key rendered as
+        config.toml writes it (lists as lists), the host name filled in from the ID when
+        unset."""
         out: dict[str, Any] = {"ctid": self.ctid}
-        for name, value in self.values().items():
-            out[name] = list(value) if isinstance(value, tuple) else value
+        for key in KEYS:
+            out[key.name] = key.plain(self.get(key.name))
         out["hostname"] = self.effective_hostname
         return out
+
+
+def accepted(settings: Mapping[str, object]) -> dict[str, Any]:
+    """Settings by key name as the library takes them, each through `Key.accept`, into
+    typed values. KeyError for an unknown name, ValueError("<key>: <reason>") for a bad
+    value."""
+    out: dict[str, Any] = {}
+    for name, value in settings.items():
+        try:
+            out[name] = KEY_BY_NAME[name].accept(value)
+        except KeyError:
+            raise KeyError(f"not a config key: {name}") from None
+        except ValueError as e:
+            raise ValueError(f"{name}: {e}") from None
+    return out
+
+
+def rendered(values: Mapping[str, object]) -> dict[str, Any]:
+    """Typed values by key name as TOML and JSON hold them (`Key.plain`), for the wire."""
+    return {name: KEY_BY_NAME[name].plain(value) for name, value in values.items()}
 
 
 def _freeze(value: object) -> Any:

@@ -196,7 +196,7 @@ def save_changes(
 ) -> None:
     """Change keys in a config file, keeping everything else byte for byte.
 
-    `changes` maps key names to validated values; a value of None removes the key (back to
+    `changes` maps key names to validated (typed) values; a value of None removes the key (back to
     its default), as do the names in `remove`. A changed key keeps its place and its
     comment; a new key goes after the last key of its table, a new table at the end. The
     result must pass `validate_text`, else `InvalidConfig` and the file is untouched.
@@ -239,7 +239,7 @@ def _assign(doc: Any, name: str, value: object, new_table: Any) -> None:
         if part not in table:
             table[part] = new_table()
         table = table[part]
-    table[parts[-1]] = list(value) if isinstance(value, tuple) else value
+    table[parts[-1]] = KEY_BY_NAME[name].render(value)  # typed value -> its TOML text
 
 
 def _delete(doc: Any, name: str) -> None:

@@ -1,15 +1,20 @@
 """Resource values as operators write them: sizes (512M, 2G), OpenVZ `barrier:limit` pairs,
 CPU lists (0-1,3) and per-device IO rules (sda=10M:5M).
 
-Config values stay the canonical strings these parsers return (so config.toml keeps what
-the operator wrote); the `*_bytes` / `*_values` functions turn them into numbers for the
-cgroup drivers and cannot fail on a canonical string.
+The key parsers return typed values, once, at the edge: sizes and counts as ints (None:
+unlimited), pairs as `values.Pair`, IO rules as `values.IoRate`; the `render_*` functions
+write them back in their canonical text (the largest unit that is exact: 1536M, not 1.5G),
+which parses to the same value. The storage keys still keep their text (`parse_size_pair`,
+`parse_count_pair`), read as numbers by `size_pair_bytes` / `count_pair_values`.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
+
+from hutch.config.values import IoRate, Pair
 
 UNLIMITED = ("unlimited", "max", "-1", "9223372036854775807")  # the last: OpenVZ's LONG_MAX
 _SUFFIX = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50}
@@ -31,9 +36,26 @@ def size_bytes(text: str) -> int | None:
     return int(value)
 
 
-def parse_size(text: str) -> str:
-    size_bytes(text)
-    return text.strip()
+def parse_size(text: str) -> int | None:
+    return size_bytes(text)
+
+
+_RENDER_UNITS = ("P", "T", "G", "M", "K")
+
+
+def render_size(value: int | None) -> str:
+    """A size in the largest unit that holds it exactly: 1073741824 -> 1G, 1610612736 -> 1536M."""
+    if value is None:
+        return "unlimited"
+    for suffix in _RENDER_UNITS:
+        unit = _SUFFIX[suffix]
+        if value >= unit and value % unit == 0:
+            return f"{value // unit}{suffix}"
+    return str(value)
+
+
+def render_count(value: int | None) -> str:
+    return "unlimited" if value is None else str(value)
 
 
 def _pair(text: str) -> tuple[str, str]:
@@ -52,9 +74,19 @@ def size_pair_bytes(text: str) -> tuple[int | None, int | None]:
 
 
 def parse_size_pair(text: str) -> str:
+    size_pair(text)
+    return text.strip()
+
+
+def size_pair(text: str) -> Pair:
+    """`LIMIT` or `BARRIER:LIMIT` of sizes, the barrier not above the limit."""
     barrier, limit = size_pair_bytes(text)
     _ordered(barrier, limit, text)
-    return text.strip()
+    return Pair(barrier, limit)
+
+
+def render_size_pair(pair: Pair) -> str:
+    return _render_pair(pair, render_size)
 
 
 def count(text: str) -> int | None:
@@ -72,9 +104,25 @@ def count_pair_values(text: str) -> tuple[int | None, int | None]:
 
 
 def parse_count_pair(text: str) -> str:
+    count_pair(text)
+    return text.strip()
+
+
+def count_pair(text: str) -> Pair:
+    """`LIMIT` or `BARRIER:LIMIT` of counts (or pages), the barrier not above the limit."""
     barrier, limit = count_pair_values(text)
     _ordered(barrier, limit, text)
-    return text.strip()
+    return Pair(barrier, limit)
+
+
+def render_count_pair(pair: Pair) -> str:
+    return _render_pair(pair, render_count)
+
+
+def _render_pair(pair: Pair, render: Callable[[int | None], str]) -> str:
+    if pair.barrier == pair.limit:
+        return render(pair.limit)  # as one value is read: both
+    return f"{render(pair.barrier)}:{render(pair.limit)}"
 
 
 def _ordered(barrier: int | None, limit: int | None, text: str) -> None:
@@ -99,7 +147,7 @@ def parse_cpulist(text: str) -> str:
 _DEVICE = re.compile(r"(\d+:\d+|/dev/[\w./-]+|[\w-]+)")
 
 
-def parse_io_rules(text: str, rate: str = "size") -> tuple[str, ...]:
+def parse_io_rules(text: str, rate: str = "size") -> tuple[IoRate, ...]:
     """`DEVICE=READ[:WRITE]` rules, comma-separated: `sda=10M:5M,8:16=1M` (bytes/s), or
     operations per second with rate="count". DEVICE is a name, /dev/path or MAJOR:MINOR."""
     rules = []
@@ -108,18 +156,15 @@ def parse_io_rules(text: str, rate: str = "size") -> tuple[str, ...]:
         if not eq or not _DEVICE.fullmatch(dev):
             raise ValueError(f"{item!r} is not DEVICE=READ[:WRITE] (e.g. sda=10M:5M)")
         parse = size_bytes if rate == "size" else count
-        for r in _pair(rates):
-            parse(r)
-        rules.append(item)
+        r, w = _pair(rates)
+        rules.append(IoRate(dev, parse(r), parse(w)))
     return tuple(rules)
 
 
-def io_rule_values(item: str, rate: str = "size") -> tuple[str, int | None, int | None]:
-    """(device, read, write) of one rule; the device as written."""
-    dev, _, rates = item.rpartition("=")
-    parse = size_bytes if rate == "size" else count
-    r, w = _pair(rates)
-    return dev, parse(r), parse(w)
+def render_io_rule(rule: IoRate, rate: str = "size") -> str:
+    render = render_size if rate == "size" else render_count
+    rates = _render_pair(Pair(rule.read, rule.write), render)
+    return f"{rule.device}={rates}"
 
 
 def device_number(dev: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from hutch.config.schema import KEY_BY_NAME
 from hutch.network.modes import own_netns
 
 TYPE_CHECKING = False
@@ -66,10 +67,11 @@ def is_safe(name: str) -> bool:
 
 
 def weakened(cfg: ContainerConfig) -> dict[str, Any]:
-    """The keys of `cfg` set to a value that weakens confinement, with those values."""
+    """The keys of `cfg` set to a value that weakens confinement, with those values as
+    config.toml writes them (for a message)."""
     out = {}
     for name, weakens in WEAKENS.items():
         value = cfg.get(name)
         if weakens(value):
-            out[name] = list(value) if isinstance(value, tuple) else value
+            out[name] = KEY_BY_NAME[name].plain(value)
     return out

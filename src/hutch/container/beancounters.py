@@ -106,12 +106,10 @@ def configured(cfg: ContainerConfig | None, resource: str) -> tuple[int | None, 
     """(barrier, limit) as the config sets them, in the resource's own unit; None: unset."""
     if cfg is None:
         return None, None
-    text = cfg.resources_numproc if resource == "numproc" else cfg.get("ubc." + resource)
-    if not text:
+    pair = cfg.resources_numproc if resource == "numproc" else cfg.get("ubc." + resource)
+    if pair is None:
         return None, None
-    if UNIT[resource] == "bytes":
-        return units.size_pair_bytes(text)
-    return units.count_pair_values(text)
+    return pair.barrier, pair.limit
 
 
 def compute(

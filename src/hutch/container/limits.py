@@ -16,10 +16,10 @@ def _min(*values: int | None) -> int | None:
 def from_config(cfg: ContainerConfig) -> Limits:
     page = units.PAGE
     mem_b = mem_l = phys_b = phys_l = None
-    if cfg.resources_memory:
-        mem_b, mem_l = units.size_pair_bytes(cfg.resources_memory)
-    if cfg.ubc_physpages:
-        pb, pl = units.count_pair_values(cfg.ubc_physpages)
+    if cfg.resources_memory is not None:
+        mem_b, mem_l = cfg.resources_memory.barrier, cfg.resources_memory.limit
+    if cfg.ubc_physpages is not None:
+        pb, pl = cfg.ubc_physpages.barrier, cfg.ubc_physpages.limit
         phys_b = pb * page if pb is not None else None
         phys_l = pl * page if pl is not None else None
     memory_max = _min(mem_l, phys_l)
@@ -29,9 +29,9 @@ def from_config(cfg: ContainerConfig) -> Limits:
         barrier if barrier is not None and (memory_max is None or barrier < memory_max) else None
     )
 
-    swap = units.size_bytes(cfg.resources_swap) if cfg.resources_swap else None
-    if cfg.ubc_swappages:
-        _, sl = units.count_pair_values(cfg.ubc_swappages)
+    swap = cfg.resources_swap  # bytes; None: unset or unlimited
+    if cfg.ubc_swappages is not None:
+        sl = cfg.ubc_swappages.limit
         swap = _min(swap, sl * page if sl is not None else None)
 
     quota = cfg.resources_cpulimit or None  # 0 means no cap, as in vzctl
@@ -39,18 +39,17 @@ def from_config(cfg: ContainerConfig) -> Limits:
         quota = _min(quota, cfg.resources_cpus * 100)
 
     pids = None
-    if cfg.resources_numproc:
-        _, pids = units.count_pair_values(cfg.resources_numproc)
+    if cfg.resources_numproc is not None:
+        pids = cfg.resources_numproc.limit
 
     rules: dict[str, dict[str, int | None]] = {}
-    for items, rate, keys in (
-        (cfg.resources_iolimit, "size", ("rbps", "wbps")),
-        (cfg.resources_iopslimit, "count", ("riops", "wiops")),
+    for items, keys in (
+        (cfg.resources_iolimit, ("rbps", "wbps")),
+        (cfg.resources_iopslimit, ("riops", "wiops")),
     ):
         for item in items or ():
-            dev, r, w = units.io_rule_values(item, rate)
-            rule = rules.setdefault(units.device_number(dev), {})
-            rule[keys[0]], rule[keys[1]] = r, w
+            rule = rules.setdefault(units.device_number(item.device), {})
+            rule[keys[0]], rule[keys[1]] = item.read, item.write
     return Limits(
         memory_max=memory_max,
         memory_high=memory_high,

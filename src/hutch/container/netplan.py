@@ -5,7 +5,6 @@ config; this is the one place that reads its network keys for it."""
 from __future__ import annotations
 
 from hutch.config import ContainerConfig
-from hutch.config.netspec import forward, ip_address, parse_netif
 from hutch.network import modes
 from hutch.network import plan as _plan
 from hutch.network.spec import NetworkPlan
@@ -24,8 +23,8 @@ def network_plan(cfg: ContainerConfig, root: str) -> NetworkPlan:
     return _plan.build(
         cfg.ctid,
         root,
-        netifs=[parse_netif(text) for text in cfg.network_netif],
-        venet_addresses=[ip_address(a) for a in cfg.network_ip_address],
+        netifs=list(cfg.network_netif),
+        venet_addresses=list(cfg.network_ip_address),
         netdevs=cfg.network_netdev,
         own_netns=own_netns(cfg),
     )
@@ -38,7 +37,7 @@ def nat_rules(cfg: ContainerConfig, plan: NetworkPlan | None = None) -> list[Rul
 
     if plan is None:
         plan = network_plan(cfg, "/")
-    return nat.rules_for(plan, [forward(f) for f in cfg.network_forward])
+    return nat.rules_for(plan, list(cfg.network_forward))
 
 
 def write_resolv_conf(root: str, cfg: ContainerConfig, strict: bool = True) -> list[str]:
@@ -46,7 +45,7 @@ def write_resolv_conf(root: str, cfg: ContainerConfig, strict: bool = True) -> l
 
     return resolv.write_resolv_conf(
         root,
-        [ip_address(a) for a in cfg.network_nameserver],
+        list(cfg.network_nameserver),
         cfg.network_searchdomain,
         strict=strict,
     )
@@ -54,7 +53,7 @@ def write_resolv_conf(root: str, cfg: ContainerConfig, strict: bool = True) -> l
 
 def addresses(cfg: ContainerConfig) -> list[str]:
     """The container's addresses as `list` shows them: venet first (as vzlist), then netifs."""
-    out = list(cfg.network_ip_address)
-    for text in cfg.network_netif:
-        out += [str(ip.ip) for ip in parse_netif(text).ip]
+    out = [str(a) for a in cfg.network_ip_address]
+    for netif in cfg.network_netif:
+        out += [str(ip.ip) for ip in netif.ip]
     return out

@@ -21,28 +21,31 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from hutch.config import KEY_BY_NAME, ContainerConfig
+from hutch.config import KEY_BY_NAME, KEYS, ContainerConfig
 from hutch.container.state import RunState
 from hutch.errors import StateConflict
 from hutch.paths import Paths
 
 
 def settings_json(cfg: ContainerConfig) -> dict[str, Any]:
-    """Every key by name, as JSON holds it (lists for tuples, None for unset)."""
-    return {name: list(v) if isinstance(v, tuple) else v for name, v in cfg.values().items()}
+    """Every key by name, as JSON holds it: rendered as config.toml writes it (lists for
+    tuples), None for unset."""
+    return {key.name: key.plain(cfg.get(key.name)) for key in KEYS}
 
 
 def checked_settings(values: Mapping[str, object], where: str) -> dict[str, Any]:
-    """Values by key name read from JSON (a record, a checkpoint, an API request), checked
-    as a config file's are; None stays None (the key's default). A bad one raises
-    ValueError("<where>: <key>: <reason>"), for the caller to turn into its own error."""
+    """Values by key name read from JSON (a record, a checkpoint, an API request) or given
+    to the library, checked as a config file's are into typed values (`Key.accept`: typed
+    values, their TOML form or command-line text); None stays None (the key's default).
+    A bad one raises ValueError("<where>: <key>: <reason>"), for the caller to turn into
+    its own error."""
     out: dict[str, Any] = {}
     for name, value in values.items():
         key = KEY_BY_NAME.get(name)
         if key is None:
             raise ValueError(f"{where}: {name}: unknown key")
         try:
-            out[name] = None if value is None else key.check(value)
+            out[name] = key.accept(value)
         except ValueError as e:
             raise ValueError(f"{where}: {name}: {e}") from None
     return out

@@ -7,11 +7,13 @@ Pure: no kernel, no files. hutch.container.live applies the result.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Any
 
 from hutch.config import KEY_BY_NAME, KEYS, ContainerConfig
 from hutch.config.schema import FIXED_AT_CREATE
 from hutch.errors import UsageError
+from hutch.network.spec import Forward, Netif
 
 
 def edited(
@@ -62,7 +64,7 @@ def edited(
                     raise UsageError(f"--{key.add_flag} {token}: already there")
                 items.append(new)
         try:
-            out[key.name] = key.check(items)  # the whole list, checked as in a file
+            out[key.name] = key.accept(tuple(items))  # the whole list, checked as in a file
         except ValueError as e:
             raise UsageError(f"{key.option}: {e}") from None
     return out
@@ -78,20 +80,24 @@ def refuse_fixed(saved: ContainerConfig, changes: Mapping[str, Any]) -> None:
             )
 
 
-def names(item: str, token: str) -> bool:
-    """Does a --*_del token name this list item? An address, an interface (its ifname=), a
-    host NIC, or a forward (whole, or PROTO:HOSTPORT)."""
-    if item == token:
-        return True
-    if item.startswith(f"ifname={token},") or item == f"ifname={token}":
-        return True
-    return item.startswith(f"{token}:")
+def names(item: object, token: str) -> bool:
+    """Does a --*_del token name this list item? An address (by value), an interface (its
+    ifname, or the whole of it), a host NIC, or a forward (whole, or PROTO:HOSTPORT)."""
+    if isinstance(item, Netif):
+        return token in (item.ifname, item.to_text())
+    if isinstance(item, Forward):
+        hostport = f"{item.proto}:{item.host_port}"
+        return token in (item.to_text(), hostport, f"{hostport}:{item.ct_port}")
+    if isinstance(item, (IPv4Address, IPv6Address)):
+        try:
+            return item == ip_address(token)
+        except ValueError:
+            return False
+    return item == token
 
 
-def same(a: str, b: str) -> bool:
+def same(a: object, b: object) -> bool:
     """Are two items the same one of their list (an interface: the same ifname)?"""
-    if a == b:
-        return True
-    if a.startswith("ifname="):
-        return a.split(",")[0] == b.split(",")[0]
-    return False
+    if isinstance(a, Netif) and isinstance(b, Netif):
+        return a.ifname == b.ifname
+    return a == b

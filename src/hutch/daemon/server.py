@@ -61,8 +61,8 @@ async def _restore(sup: Supervisor, ctid: str, body: dict) -> Any:
 
 async def _settings(sup: Supervisor, ctid: str, body: dict) -> Any:
     """{"changes": {KEY: VALUE}, "add": {KEY: [ITEM]}, "remove": {KEY: [ITEM]}, "save": bool}:
-    values as config.toml holds them (null: back to the default), items as `hutch set`'s
-    --KEY_add/--KEY_del take them."""
+    values as config.toml holds them (null: back to the default; `Key.accept` turns them
+    into typed values), items as `hutch set`'s --KEY_add/--KEY_del take them."""
     from hutch.container.runrecord import checked_settings
 
     changes = body.get("changes") or {}

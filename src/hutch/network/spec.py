@@ -87,6 +87,11 @@ class Forward:
     ct_port: int
     address: IPAddress | None = None
 
+    def to_text(self) -> str:
+        """The canonical `PROTO:HOSTPORT:CTPORT[:CTADDR]` form config.toml stores."""
+        text = f"{self.proto}:{self.host_port}:{self.ct_port}"
+        return f"{text}:{self.address}" if self.address is not None else text
+
 
 @dataclass(frozen=True)
 class NetifPlan:
