@@ -69,7 +69,7 @@ def test_a_container_from_create_to_destroy(hutch_root):
         assert done.applied == ("resources.memory",) and not done.saved
         # live changes accumulate in what it runs with; config.toml is left as it was
         assert ct.set(cpus=1).applied == ("resources.cpus",)
-        assert ct.config.resources_memory == "300M" and ct.config.resources_cpus == 1
+        assert ct.config.resources_memory.limit == 300 * 2**20 and ct.config.resources_cpus == 1
         assert ct.saved_config.resources_memory is None
         stats = ct.stats(sample=0.2)
         assert isinstance(stats, hutch.Stats) and stats.memory_limit == 300 * 2**20

@@ -52,14 +52,13 @@ def _key(word: str) -> Key | None:
 
 
 def _value(key: Key, value: object) -> Any:
-    """A string as the command line would take it (memory="300M"); anything else as a
-    config file would hold it (memory=314572800 is refused as a file would refuse it)."""
+    """A string as the command line would take it (memory="300M"); anything else typed
+    (`Pair`, an `ipaddress` address, a `Netif`) or as a config file holds it, checked the
+    same way (hutch.config Key.accept)."""
     if isinstance(value, str):
         return key.from_cli(value)
-    if isinstance(value, tuple):
-        value = list(value)
     try:
-        return key.check(value)
+        return key.accept(value)
     except ValueError as e:
         raise UsageError(f"{key.flag.replace('-', '_')}: {e}") from None
 
